@@ -1,0 +1,18 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "keyless",
+		Short:         "CI credentials without long-term keys: OIDC issuer, STS, IAM and a tamper-evident audit trail",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Each command lives in its own file and registers here.
+	root.AddCommand(
+	)
+	return root
+}
