@@ -1,0 +1,236 @@
+package awsquery
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseParams(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		query    string
+		want     map[string]string
+		wantCode string
+	}{
+		{name: "botocore body", body: "Action=GetRole&Version=2010-05-08&RoleName=ci%2Bdeploy", want: map[string]string{"Action": "GetRole", "Version": "2010-05-08", "RoleName": "ci+deploy"}},
+		{name: "plus is space", body: "A=a+b", want: map[string]string{"A": "a b"}},
+		{name: "query and body merge", query: "Action=GetCallerIdentity", body: "Version=2011-06-15", want: map[string]string{"Action": "GetCallerIdentity", "Version": "2011-06-15"}},
+		{name: "empty pairs ignored", body: "&&A=1&", want: map[string]string{"A": "1"}},
+		{name: "bare name is empty value", body: "ClientIDList", want: map[string]string{"ClientIDList": ""}},
+		{name: "duplicate in body", body: "A=1&A=2", wantCode: CodeInvalidParameterValue},
+		{name: "duplicate across query and body", query: "A=1", body: "A=2", wantCode: CodeInvalidParameterValue},
+		{name: "bad escape in value", body: "A=%zz", wantCode: CodeMalformedQueryString},
+		{name: "bad escape in name", body: "%G1=x", wantCode: CodeMalformedQueryString},
+		{name: "empty name", body: "=x", wantCode: CodeMalformedQueryString},
+		{name: "too many", body: strings.Repeat("a=1&", 1) + manyParams(MaxParams+1), wantCode: CodeMalformedQueryString},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParseParams([]byte(tc.body), tc.query)
+			if tc.wantCode != "" {
+				var e *Error
+				if !errors.As(err, &e) || e.Code != tc.wantCode {
+					t.Fatalf("err = %v, want code %s", err, tc.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, n := range p.Names() {
+				got[n] = p.String(n)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("params (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func manyParams(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString("p")
+		b.WriteString(strings.Repeat("x", i%7))
+		b.WriteString(string(rune('a' + i%26)))
+		b.WriteString(itoa(i))
+		b.WriteString("=1&")
+	}
+	return b.String()
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var d []byte
+	for i > 0 {
+		d = append([]byte{byte('0' + i%10)}, d...)
+		i /= 10
+	}
+	return string(d)
+}
+
+func TestList(t *testing.T) {
+	tests := []struct {
+		name        string
+		body        string
+		want        []string
+		wantPresent bool
+		wantErr     bool
+	}{
+		{name: "absent", body: "A=1", want: []string{}, wantPresent: false},
+		{name: "empty list as bare name", body: "ClientIDList=", want: []string{}, wantPresent: true},
+		{name: "ordered by index", body: "ClientIDList.member.2=b&ClientIDList.member.1=a&ClientIDList.member.10=j&" + fill(3, 9), want: []string{"a", "b", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "j"}, wantPresent: true},
+		{name: "gap", body: "ClientIDList.member.1=a&ClientIDList.member.3=c", wantErr: true},
+		{name: "zero index", body: "ClientIDList.member.0=a", wantErr: true},
+		{name: "leading zero", body: "ClientIDList.member.01=a", wantErr: true},
+		{name: "negative", body: "ClientIDList.member.-1=a", wantErr: true},
+		{name: "over max", body: "ClientIDList.member.1001=a", wantErr: true},
+		{name: "non-empty bare value", body: "ClientIDList=a", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := ParseParams([]byte(tc.body), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, present, err := p.List("ClientIDList")
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("List = %v, want error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if present != tc.wantPresent {
+				t.Errorf("present = %v, want %v", present, tc.wantPresent)
+			}
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("list (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func fill(from, to int) string {
+	var parts []string
+	for i := from; i <= to; i++ {
+		parts = append(parts, "ClientIDList.member."+itoa(i)+"=c"+itoa(i))
+	}
+	return strings.Join(parts, "&")
+}
+
+func TestTags(t *testing.T) {
+	p, err := ParseParams([]byte("Tags.member.1.Key=team&Tags.member.1.Value=ci&Tags.member.2.Key=empty&Tags.member.2.Value="), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, present, err := p.Tags("Tags")
+	if err != nil || !present {
+		t.Fatalf("Tags: present=%v err=%v", present, err)
+	}
+	want := []Tag{{"team", "ci"}, {"empty", ""}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("tags (-want +got):\n%s", d)
+	}
+
+	for _, bad := range []string{
+		"Tags.member.1.Value=v",                   // missing key
+		"Tags.member.1.Key=k&Tags.member.3.Key=x", // gap
+		"Tags.member.1.Colour=k",                  // unknown field
+		"Tags.member.1=k",                         // not a struct
+		"Tags.member.x.Key=k",                     // bad index
+	} {
+		p, err := ParseParams([]byte(bad), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.Tags("Tags"); err == nil {
+			t.Errorf("Tags(%q) succeeded, want error", bad)
+		}
+	}
+}
+
+func TestStructs(t *testing.T) {
+	p, err := ParseParams([]byte("PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FA&PolicyArns.member.2.arn=b"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := p.Structs("PolicyArns", "arn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{{"arn": "arn:aws:iam::aws:policy/A"}, {"arn": "b"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}
+
+func TestValidator(t *testing.T) {
+	p := ParamsFromValues(map[string][]string{"RoleSessionName": {"dependabot[bot]"}, "DurationSeconds": {"10"}})
+	var v Validator
+	v.Required(p, "RoleArn")
+	name, _ := v.Required(p, "RoleSessionName")
+	v.Pattern("RoleSessionName", name, roleSessionRE, `[\w+=,.@-]*`)
+	v.Int(p, "DurationSeconds", 3600, 900, 43200)
+	err := v.Err()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v", err)
+	}
+	want := "3 validation errors detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null; " +
+		"Value 'dependabot[bot]' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*; " +
+		"Value '10' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+	if e.Code != CodeValidationError || e.Message != want {
+		t.Errorf("got %s %q\nwant %q", e.Code, e.Message, want)
+	}
+	if e.HTTPStatus() != 400 {
+		t.Errorf("status = %d", e.HTTPStatus())
+	}
+	var ok Validator
+	ok.Length("RoleName", "x", 1, 64)
+	if ok.Err() != nil {
+		t.Errorf("unexpected error %v", ok.Err())
+	}
+}
+
+func FuzzParseParams(f *testing.F) {
+	f.Add([]byte("Action=CreateRole&Version=2010-05-08&Tags.member.1.Key=a&Tags.member.1.Value=b"), "x=1")
+	f.Add([]byte("ClientIDList.member.1=a&ClientIDList.member.2=b"), "")
+	f.Add([]byte("%zz=&&=="), "a=%")
+	f.Add([]byte("L.member.1.arn=x&L.member.2.arn=y&L.member.2.bad=z"), "")
+	f.Fuzz(func(t *testing.T, body []byte, query string) {
+		p, err := ParseParams(body, query)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.HTTPStatus() >= 500 {
+				t.Fatalf("non-client error %v", err)
+			}
+			return
+		}
+		for _, name := range []string{"ClientIDList", "Tags", "L"} {
+			if _, _, err := p.List(name); err != nil && !isClientErr(err) {
+				t.Fatal(err)
+			}
+			if _, _, err := p.Tags(name); err != nil && !isClientErr(err) {
+				t.Fatal(err)
+			}
+			if _, _, err := p.Structs(name, "arn"); err != nil && !isClientErr(err) {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func isClientErr(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.HTTPStatus() < 500
+}

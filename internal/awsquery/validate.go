@@ -1,0 +1,110 @@
+package awsquery
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Validator collects constraint violations and renders them with AWS's
+// grammar: "2 validation errors detected: Value 'x' at 'roleName' failed to
+// satisfy constraint: Member must ...; Value ...". Member names are the
+// model's lower-camel-case names (roleName, durationSeconds).
+type Validator struct {
+	errs []string
+}
+
+func (v *Validator) add(value *string, member, constraint string) {
+	shown := "null"
+	if value != nil {
+		shown = "'" + truncate(*value, 256) + "'"
+	}
+	v.errs = append(v.errs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: Member must %s", shown, member, constraint))
+}
+
+// Required records a violation when the parameter is absent.
+func (v *Validator) Required(p Params, name string) (string, bool) {
+	s, ok := p.Get(name)
+	if !ok {
+		v.add(nil, lowerFirst(name), "not be null")
+	}
+	return s, ok
+}
+
+// Length checks a string length in characters (AWS counts characters).
+func (v *Validator) Length(name, value string, min, max int) bool {
+	n := utf8.RuneCountInString(value)
+	ok := true
+	if n < min {
+		v.add(&value, lowerFirst(name), "have length greater than or equal to "+strconv.Itoa(min))
+		ok = false
+	}
+	if max > 0 && n > max {
+		v.add(&value, lowerFirst(name), "have length less than or equal to "+strconv.Itoa(max))
+		ok = false
+	}
+	return ok
+}
+
+// Pattern checks value against re, whose source text is shown to the user
+// as AWS shows the model's pattern.
+func (v *Validator) Pattern(name, value string, re *regexp.Regexp, shown string) bool {
+	if !re.MatchString(value) {
+		v.add(&value, lowerFirst(name), "satisfy regular expression pattern: "+shown)
+		return false
+	}
+	return true
+}
+
+// Int parses an optional integer parameter and checks its range. It
+// returns def when absent.
+func (v *Validator) Int(p Params, name string, def, min, max int) int {
+	s, ok := p.Get(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		v.add(&s, lowerFirst(name), "be an integer")
+		return def
+	}
+	if n < min {
+		v.add(&s, lowerFirst(name), "have value greater than or equal to "+strconv.Itoa(min))
+	}
+	if n > max {
+		v.add(&s, lowerFirst(name), "have value less than or equal to "+strconv.Itoa(max))
+	}
+	return n
+}
+
+// Count checks the number of members of a list.
+func (v *Validator) Count(name string, n, max int) bool {
+	if n > max {
+		s := strconv.Itoa(n) + " members"
+		v.add(&s, lowerFirst(name), "have length less than or equal to "+strconv.Itoa(max))
+		return false
+	}
+	return true
+}
+
+// Add records a free-form violation in AWS's grammar.
+func (v *Validator) Add(name, value, constraint string) {
+	v.add(&value, lowerFirst(name), constraint)
+}
+
+// OK reports whether no violation was recorded.
+func (v *Validator) OK() bool { return len(v.errs) == 0 }
+
+// Err returns the ValidationError for the recorded violations, or nil.
+func (v *Validator) Err() error {
+	switch len(v.errs) {
+	case 0:
+		return nil
+	case 1:
+		return NewError(CodeValidationError, "1 validation error detected: "+v.errs[0])
+	default:
+		return NewError(CodeValidationError, strconv.Itoa(len(v.errs))+" validation errors detected: "+strings.Join(v.errs, "; "))
+	}
+}
