@@ -1,0 +1,106 @@
+package keyring
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"testing"
+)
+
+func TestMasterRoundTrip(t *testing.T) {
+	text, err := GenerateMasterKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMaster(text + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := m.Seal(rand.Reader, []byte("private key"), "issuer-signing-key:k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("private key")) {
+		t.Fatal("plaintext visible in ciphertext")
+	}
+	got, err := m.Open(sealed, "issuer-signing-key:k1")
+	if err != nil || string(got) != "private key" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if _, err := m.Open(sealed, "issuer-signing-key:k2"); !errors.Is(err, ErrOpen) {
+		t.Errorf("wrong aad opened: %v", err)
+	}
+	other, _ := GenerateMasterKey(rand.Reader)
+	m2, _ := ParseMaster(other)
+	if _, err := m2.Open(sealed, "issuer-signing-key:k1"); !errors.Is(err, ErrOpen) {
+		t.Errorf("wrong key opened: %v", err)
+	}
+	if m.ID() == m2.ID() {
+		t.Error("distinct keys share an id")
+	}
+	for i := range sealed {
+		c := bytes.Clone(sealed)
+		c[i] ^= 1
+		if _, err := m.Open(c, "issuer-signing-key:k1"); err == nil {
+			t.Fatalf("flipped byte %d still opens", i)
+		}
+	}
+	if _, err := m.Open(sealed[:10], ""); !errors.Is(err, ErrOpen) {
+		t.Error("short ciphertext opened")
+	}
+}
+
+func TestParseMasterRejects(t *testing.T) {
+	for _, bad := range []string{"", "not base64!", "c2hvcnQ="} {
+		if _, err := ParseMaster(bad); err == nil {
+			t.Errorf("ParseMaster(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestRingRotation(t *testing.T) {
+	k1 := RingKey{ID: 1, Secret: bytes.Repeat([]byte{1}, KeySize)}
+	k2 := RingKey{ID: 2, Secret: bytes.Repeat([]byte{2}, KeySize)}
+	r1, err := NewRing([]RingKey{k1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := r1.Seal(rand.Reader, []byte("session"), []byte("ctx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := NewRing([]RingKey{k1, k2}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r2.Open(old, []byte("ctx")); err != nil || string(got) != "session" {
+		t.Fatalf("old token after rotation: %q %v", got, err)
+	}
+	fresh, _ := r2.Seal(rand.Reader, []byte("new"), []byte("ctx"))
+	if _, err := r1.Open(fresh, []byte("ctx")); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("r1 opened a key-2 ciphertext: %v", err)
+	}
+	// Changing the key id prefix must not let another key be tried.
+	forged := bytes.Clone(fresh)
+	forged[3] = 1
+	if _, err := r2.Open(forged, []byte("ctx")); !errors.Is(err, ErrOpen) {
+		t.Errorf("forged key id: %v", err)
+	}
+	if _, err := NewRing([]RingKey{k1}, 9); err == nil {
+		t.Error("inactive id accepted")
+	}
+	if _, err := NewRing([]RingKey{{ID: 1, Secret: []byte("short")}}, 1); err == nil {
+		t.Error("short key accepted")
+	}
+}
+
+func BenchmarkRingOpen(b *testing.B) {
+	r, _ := NewRing([]RingKey{{ID: 1, Secret: bytes.Repeat([]byte{1}, KeySize)}}, 1)
+	sealed, _ := r.Seal(rand.Reader, bytes.Repeat([]byte("x"), 200), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Open(sealed, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
