@@ -13,6 +13,8 @@ func newRootCmd() *cobra.Command {
 	}
 	// Each command lives in its own file and registers here.
 	root.AddCommand(
+		newServeCmd(),
+		newAdminCmd(),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -102,5 +103,33 @@ func BenchmarkRingOpen(b *testing.B) {
 		if _, err := r.Open(sealed, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestLoadMaster(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/sub/master.key"
+	if _, err := LoadMaster("", path, false, rand.Reader); err == nil {
+		t.Fatal("missing file accepted without create")
+	}
+	m1, err := LoadMaster("", path, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := LoadMaster("", path, true, rand.Reader)
+	if err != nil || m1.ID() != m2.ID() {
+		t.Fatalf("second load differs: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %v, %v", fi.Mode(), err)
+	}
+	text, _ := GenerateMasterKey(rand.Reader)
+	m3, err := LoadMaster(text, path, true, rand.Reader)
+	if err != nil || m3.ID() == m1.ID() {
+		t.Fatal("environment key did not win")
+	}
+	if _, err := LoadMaster("bad", path, true, rand.Reader); err == nil {
+		t.Fatal("bad env key accepted")
 	}
 }

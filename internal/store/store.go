@@ -108,6 +108,8 @@ type ListOptions struct {
 	PathPrefix string
 	Marker     string
 	MaxItems   int
+	// OnlyAttached lists only managed policies attached to some role.
+	OnlyAttached bool
 }
 
 // RoleStore keeps roles, their inline policies and their attachments.

@@ -565,9 +565,11 @@ func (p policyStore) List(ctx context.Context, o store.ListOptions) ([]*store.Ma
 	if prefix == "" {
 		prefix = "/"
 	}
-	pols, err := listDocs[store.ManagedPolicy](ctx, p.s.r,
-		"SELECT doc FROM policies WHERE name_key > $1 AND substr(path, 1, $2) = $3 ORDER BY name_key LIMIT $4",
-		after, len(prefix), prefix, max+1)
+	q := "SELECT doc FROM policies WHERE name_key > $1 AND substr(path, 1, $2) = $3"
+	if o.OnlyAttached {
+		q += " AND arn IN (SELECT policy_arn FROM role_attachments)"
+	}
+	pols, err := listDocs[store.ManagedPolicy](ctx, p.s.r, q+" ORDER BY name_key LIMIT $4", after, len(prefix), prefix, max+1)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,0 +1,103 @@
+package awsquery
+
+import (
+	"context"
+	"time"
+)
+
+// CallerKind says what kind of credential signed a request.
+type CallerKind int
+
+const (
+	// CallerAdmin is a long-term administrator key (bootstrap or created).
+	CallerAdmin CallerKind = iota + 1
+	// CallerSession is a short-lived session from STS.
+	CallerSession
+	// CallerIssuerClient is a long-term key that may only mint ID tokens
+	// for one issuer.
+	CallerIssuerClient
+)
+
+// Caller is the authenticated principal of a signed request.
+type Caller struct {
+	Kind        CallerKind
+	AccessKeyID string
+	Account     string
+	ARN         string // arn:aws:iam::ACCT:user/NAME or arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
+	UserID      string // AIDA... or AROA...:SESSION
+	UserName    string // the admin user name, or the session name
+	// Session carries the verified session of a CallerSession (the sts
+	// package's type); nil otherwise.
+	Session any
+	// Scope is the issuer id an issuer-client key may mint for.
+	Scope string
+}
+
+// Request is one decoded Query API call, after authentication.
+type Request struct {
+	Action    string
+	Version   string
+	Params    Params
+	RequestID string
+	Caller    *Caller // nil for unsigned actions
+	SourceIP  string
+	UserAgent string
+	Time      time.Time
+	Region    string // from the signature's scope, else the server's region
+	// Note collects what the handler wants the audit trail to say beyond
+	// what the dispatcher derives itself.
+	Note Note
+}
+
+// Note is the handler's contribution to the audit event of a call.
+type Note struct {
+	// Durable asks for the event to be on disk (fsynced) before the
+	// response is written: credential exchanges set it.
+	Durable bool
+	// Identity overrides the userIdentity derived from the caller (for
+	// unsigned calls such as AssumeRoleWithWebIdentity).
+	Identity any
+	// RequestParameters overrides the parameters derived from the form
+	// (secrets removed by the handler).
+	RequestParameters map[string]any
+	// ResponseElements is recorded as responseElements (secrets removed).
+	ResponseElements any
+	// Additional is merged into additionalEventData.
+	Additional map[string]any
+	// Resources lists the resources the call touched.
+	Resources []Resource
+}
+
+// Resource is one entry of an audit event's resources list.
+type Resource struct {
+	ARN       string
+	AccountID string
+	Type      string // e.g. AWS::IAM::Role
+}
+
+// Action describes one API operation.
+type Action struct {
+	Name     string
+	Service  string // "iam" or "sts": namespace, version and signing scope
+	Unsigned bool   // callable without a signature (AssumeRoleWithWebIdentity)
+	ReadOnly bool   // recorded as readOnly in the audit trail
+	// Handle returns the Result element's content (a struct encoded with
+	// encoding/xml) or nil for actions without output.
+	Handle func(ctx context.Context, r *Request) (any, error)
+}
+
+// Namespace returns the XML namespace of a service.
+func Namespace(service string) string {
+	if service == "sts" {
+		return NamespaceSTS
+	}
+	return NamespaceIAM
+}
+
+// Version returns the API version of a service.
+func Version(service string) string {
+	if service == "sts" {
+		return VersionSTS
+	}
+	return VersionIAM
+}

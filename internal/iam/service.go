@@ -1,0 +1,436 @@
+// Package iam owns keyless's IAM: OpenID Connect identity providers, roles
+// with their trust and permission policies, and customer-managed policies —
+// the domain rules (names, ARNs, ids, quotas, AWS's exact errors) and the
+// IAM Query API handlers (Version 2010-05-08) that the unmodified AWS CLI,
+// boto3, aws-sdk-go-v2 and Terraform call.
+package iam
+
+import (
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/store"
+)
+
+// PolicyKind tells the validator which grammar applies to a document.
+type PolicyKind int
+
+const (
+	// PolicyTrust is a role trust policy (resource-based; Principal required).
+	PolicyTrust PolicyKind = iota + 1
+	// PolicyIdentity is an inline or managed permission policy.
+	PolicyIdentity
+)
+
+// PolicyValidator checks that a document is a valid IAM policy of a kind.
+// It returns an error whose message is AWS's MalformedPolicyDocument text.
+type PolicyValidator interface {
+	Validate(doc string, kind PolicyKind) error
+	// Size is the document's size as AWS counts it against quotas.
+	Size(doc string) int
+}
+
+// Limits are the IAM quotas enforced. Zero values mean AWS's defaults.
+type Limits struct {
+	Providers              int `json:"providers"`                // OpenIdConnectProvidersPerAccount, 100
+	ClientIDsPerProvider   int `json:"client_ids_per_provider"`  // 100
+	ThumbprintsPerProvider int `json:"thumbprints_per_provider"` // 5
+	Roles                  int `json:"roles"`                    // RolesPerAccount, 1000
+	TrustPolicySize        int `json:"trust_policy_size"`        // ACLSizePerRole, 2048 (AWS allows raising to 4096/8192)
+	InlinePolicyAggregate  int `json:"inline_policy_aggregate"`  // 10240 per role
+	ManagedPolicySize      int `json:"managed_policy_size"`      // PolicySize, 6144
+	ManagedPolicies        int `json:"managed_policies"`         // PoliciesPerAccount (customer managed), 1500
+	PoliciesPerRole        int `json:"policies_per_role"`        // managed policies attached per role, 10
+	PolicyVersions         int `json:"policy_versions"`          // 5
+	TagsPerResource        int `json:"tags_per_resource"`        // 50
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Providers, 100)
+	def(&l.ClientIDsPerProvider, 100)
+	def(&l.ThumbprintsPerProvider, 5)
+	def(&l.Roles, 1000)
+	def(&l.TrustPolicySize, 2048)
+	def(&l.InlinePolicyAggregate, 10240)
+	def(&l.ManagedPolicySize, 6144)
+	def(&l.ManagedPolicies, 1500)
+	def(&l.PoliciesPerRole, 10)
+	def(&l.PolicyVersions, 5)
+	def(&l.TagsPerResource, 50)
+	return l
+}
+
+// Options configures a Service.
+type Options struct {
+	Store    store.Store
+	Account  string
+	Policies PolicyValidator
+	Limits   Limits
+	Now      func() time.Time
+	Rand     io.Reader
+	// AllowLoopbackHTTP permits http:// provider URLs on loopback hosts,
+	// with a port (CONTRACT.md §2), for test issuers.
+	AllowLoopbackHTTP bool
+}
+
+// Service implements the IAM API.
+type Service struct {
+	st       store.Store
+	account  string
+	policies PolicyValidator
+	limits   Limits
+	now      func() time.Time
+	rand     io.Reader
+	loopback bool
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	return &Service{
+		st: o.Store, account: o.Account, policies: o.Policies, limits: o.Limits.withDefaults(),
+		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP,
+	}
+}
+
+// Actions lists the IAM operations this service implements.
+func (s *Service) Actions() []awsquery.Action {
+	a := func(name string, ro bool, h func(context.Context, *awsquery.Request) (any, error)) awsquery.Action {
+		return awsquery.Action{Name: name, Service: "iam", ReadOnly: ro, Handle: h}
+	}
+	return []awsquery.Action{
+		a("CreateOpenIDConnectProvider", false, s.createProvider),
+		a("GetOpenIDConnectProvider", true, s.getProvider),
+		a("ListOpenIDConnectProviders", true, s.listProviders),
+		a("DeleteOpenIDConnectProvider", false, s.deleteProvider),
+		a("AddClientIDToOpenIDConnectProvider", false, s.addClientID),
+		a("RemoveClientIDFromOpenIDConnectProvider", false, s.removeClientID),
+		a("UpdateOpenIDConnectProviderThumbprint", false, s.updateThumbprint),
+		a("TagOpenIDConnectProvider", false, s.tagProvider),
+		a("UntagOpenIDConnectProvider", false, s.untagProvider),
+		a("ListOpenIDConnectProviderTags", true, s.listProviderTags),
+
+		a("CreateRole", false, s.createRole),
+		a("GetRole", true, s.getRole),
+		a("ListRoles", true, s.listRoles),
+		a("UpdateRole", false, s.updateRole),
+		a("UpdateRoleDescription", false, s.updateRoleDescription),
+		a("UpdateAssumeRolePolicy", false, s.updateAssumeRolePolicy),
+		a("DeleteRole", false, s.deleteRole),
+		a("TagRole", false, s.tagRole),
+		a("UntagRole", false, s.untagRole),
+		a("ListRoleTags", true, s.listRoleTags),
+		a("PutRolePermissionsBoundary", false, s.putRoleBoundary),
+		a("DeleteRolePermissionsBoundary", false, s.deleteRoleBoundary),
+		a("ListInstanceProfilesForRole", true, s.listInstanceProfilesForRole),
+
+		a("PutRolePolicy", false, s.putRolePolicy),
+		a("GetRolePolicy", true, s.getRolePolicy),
+		a("ListRolePolicies", true, s.listRolePolicies),
+		a("DeleteRolePolicy", false, s.deleteRolePolicy),
+
+		a("CreatePolicy", false, s.createPolicy),
+		a("GetPolicy", true, s.getPolicy),
+		a("ListPolicies", true, s.listPolicies),
+		a("DeletePolicy", false, s.deletePolicy),
+		a("GetPolicyVersion", true, s.getPolicyVersion),
+		a("CreatePolicyVersion", false, s.createPolicyVersion),
+		a("ListPolicyVersions", true, s.listPolicyVersions),
+		a("DeletePolicyVersion", false, s.deletePolicyVersion),
+		a("SetDefaultPolicyVersion", false, s.setDefaultPolicyVersion),
+		a("AttachRolePolicy", false, s.attachRolePolicy),
+		a("DetachRolePolicy", false, s.detachRolePolicy),
+		a("ListAttachedRolePolicies", true, s.listAttachedRolePolicies),
+	}
+}
+
+// --- shared validation and encoding ---
+
+// Patterns from the IAM service model.
+var (
+	reName        = regexp.MustCompile(`^[\w+=,.@-]+$`)
+	rePath        = regexp.MustCompile(`^(/|/[\x21-\x7E]+/)$`)
+	rePathPrefix  = regexp.MustCompile(`^/[\x21-\x7F]*$`)
+	reDescription = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{00A1}-\x{00FF}]*$`)
+	rePolicyDoc   = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+$`)
+	reTagKey      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
+	reTagValue    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	reThumbprint  = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+)
+
+const (
+	shownName       = `[\w+=,.@-]+`
+	shownPath       = `(\u002F)|(\u002F[\u0021-\u007E]+\u002F)`
+	shownPathPrefix = `\u002F[\u0021-\u007F]*`
+	shownDesc       = `[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*`
+	shownPolicyDoc  = `[\u0009\u000A\u000D\u0020-\u00FF]+`
+	shownTagKey     = `[\p{L}\p{Z}\p{N}_.:/=+\-@]+`
+	shownTagValue   = `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`
+)
+
+func noSuch(format string, args ...any) error {
+	return awsquery.Errorf(awsquery.CodeNoSuchEntity, format, args...)
+}
+
+func invalid(format string, args ...any) error {
+	return awsquery.Errorf(awsquery.CodeInvalidInput, format, args...)
+}
+
+func limit(format string, args ...any) error {
+	return awsquery.Errorf(awsquery.CodeLimitExceeded, format, args...)
+}
+
+// storeErr maps an unexpected store error to ServiceFailure; expected
+// sentinels are handled by the callers, which know the right message.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*awsquery.Error](err); ok {
+		return err
+	}
+	return awsquery.Internal(awsquery.CodeServiceFailure, err)
+}
+
+// parseTags validates a Tags.member.N list for a resource kind. Role tag
+// keys are case-insensitive; OIDC provider tag keys are case-sensitive
+// (IAM User Guide, "Tagging IAM resources").
+func parseTags(p awsquery.Params, param string, caseInsensitive bool, max int, quotaName string) ([]store.Tag, error) {
+	tags, _, err := p.Tags(param)
+	if err != nil {
+		return nil, err
+	}
+	var v awsquery.Validator
+	seen := map[string]bool{}
+	out := make([]store.Tag, 0, len(tags))
+	for i, t := range tags {
+		member := param + "." + itoa(i+1) + ".member.key"
+		v.Length(member, t.Key, 1, 128)
+		v.Pattern(member, t.Key, reTagKey, shownTagKey)
+		vm := param + "." + itoa(i+1) + ".member.value"
+		v.Length(vm, t.Value, 0, 256)
+		v.Pattern(vm, t.Value, reTagValue, shownTagValue)
+		k := t.Key
+		if caseInsensitive {
+			k = strings.ToLower(k)
+		}
+		if seen[k] {
+			if caseInsensitive {
+				return nil, invalid("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+			}
+			return nil, invalid("Duplicate tag keys found.")
+		}
+		seen[k] = true
+		out = append(out, store.Tag{Key: t.Key, Value: t.Value})
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		if strings.HasPrefix(strings.ToLower(t.Key), "aws:") {
+			return nil, invalid("User-defined tag keys can't start with \"aws:\". This prefix is reserved for AWS tags.")
+		}
+	}
+	if len(out) > max {
+		return nil, limit("Cannot exceed quota for %s: %d", quotaName, max)
+	}
+	return out, nil
+}
+
+// mergeTags adds or overwrites tags by key and enforces the quota.
+func mergeTags(existing, add []store.Tag, caseInsensitive bool, max int, quotaName string) ([]store.Tag, error) {
+	key := func(k string) string {
+		if caseInsensitive {
+			return strings.ToLower(k)
+		}
+		return k
+	}
+	out := append([]store.Tag(nil), existing...)
+	for _, t := range add {
+		replaced := false
+		for i := range out {
+			if key(out[i].Key) == key(t.Key) {
+				out[i] = t
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, t)
+		}
+	}
+	if len(out) > max {
+		return nil, limit("Cannot exceed quota for %s: %d", quotaName, max)
+	}
+	return out, nil
+}
+
+func removeTags(existing []store.Tag, keys []string, caseInsensitive bool) []store.Tag {
+	drop := map[string]bool{}
+	for _, k := range keys {
+		if caseInsensitive {
+			k = strings.ToLower(k)
+		}
+		drop[k] = true
+	}
+	out := existing[:0:0]
+	for _, t := range existing {
+		k := t.Key
+		if caseInsensitive {
+			k = strings.ToLower(k)
+		}
+		if !drop[k] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func parseTagKeys(p awsquery.Params) ([]string, error) {
+	keys, present, err := p.List("TagKeys")
+	if err != nil {
+		return nil, err
+	}
+	var v awsquery.Validator
+	if !present {
+		v.Required(p, "TagKeys")
+	}
+	v.Count("TagKeys", len(keys), 50)
+	for _, k := range keys {
+		v.Length("TagKeys", k, 1, 128)
+		v.Pattern("TagKeys", k, reTagKey, shownTagKey)
+	}
+	return keys, v.Err()
+}
+
+// tagPage pages a sorted tag list for List*Tags (Marker is the index).
+func tagPage(tags []store.Tag, p awsquery.Params) (tagList, error) {
+	var v awsquery.Validator
+	max := v.Int(p, "MaxItems", 100, 1, 1000)
+	marker := p.String("Marker")
+	if p.Has("Marker") {
+		v.Length("Marker", marker, 1, 320)
+	}
+	if err := v.Err(); err != nil {
+		return tagList{}, err
+	}
+	sorted := append([]store.Tag(nil), tags...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
+	start := 0
+	if marker != "" {
+		start = -1
+		for i, t := range sorted {
+			if t.Key > marker {
+				start = i
+				break
+			}
+		}
+		if start < 0 {
+			start = len(sorted)
+		}
+	}
+	end := min(len(sorted), start+max)
+	out := tagList{Tags: xmlTags(sorted[start:end])}
+	if end < len(sorted) {
+		out.IsTruncated = true
+		out.Marker = sorted[end-1].Key
+	}
+	return out, nil
+}
+
+type tagList struct {
+	Tags        []xmlTag `xml:"Tags>member"`
+	IsTruncated bool     `xml:"IsTruncated"`
+	Marker      string   `xml:"Marker,omitempty"`
+}
+
+type xmlTag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+func xmlTags(tags []store.Tag) []xmlTag {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make([]xmlTag, len(tags))
+	for i, t := range tags {
+		out[i] = xmlTag{t.Key, t.Value}
+	}
+	return out
+}
+
+// awsTime formats a time as IAM's responses do (ISO 8601, UTC, seconds).
+func awsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// urlEncode percent-encodes a policy document as IAM returns it (RFC 3986:
+// everything but unreserved characters); SDKs decode it.
+func urlEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) * 2)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// validatePolicyDocument applies the model's constraints and the grammar.
+func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc string, kind PolicyKind) error {
+	v.Length(param, doc, 1, 131072)
+	if doc != "" && !rePolicyDoc.MatchString(doc) {
+		v.Add(param, truncateDoc(doc), "satisfy regular expression pattern: "+shownPolicyDoc)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if err := s.policies.Validate(doc, kind); err != nil {
+		if e, ok := errors.AsType[*awsquery.Error](err); ok {
+			return e
+		}
+		return awsquery.NewError(awsquery.CodeMalformedPolicyDocument, err.Error()).Wrap(err)
+	}
+	return nil
+}
+
+func truncateDoc(doc string) string {
+	if len(doc) > 64 {
+		return doc[:64] + "..."
+	}
+	return doc
+}
+
+// containsControl reports whether s has control characters other than tab.
+func containsControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/keylessci/keyless/internal/iam"
+)
+
+// Config is everything `keyless serve` can be told, from the config file
+// (strict YAML), the environment and flags, in that order of precedence
+// (flags win).
+type Config struct {
+	Listen    string `json:"listen"`
+	Data      string `json:"data"`
+	AccountID string `json:"account_id"`
+	Region    string `json:"region"`
+
+	// Issuers are the built-in OIDC issuers; --issuer-url adds one.
+	Issuers []IssuerConfig `json:"issuers"`
+
+	AllowLoopbackHTTPIssuers   bool `json:"allow_loopback_http_issuers"`
+	AllowPrivateNetworkIssuers bool `json:"allow_private_network_issuers"`
+
+	// MasterKeyFile holds the base64 master key; KEYLESS_MASTER_KEY wins.
+	// Default DATA/master.key, created on first start.
+	MasterKeyFile string `json:"master_key_file"`
+
+	Log    LogConfig    `json:"log"`
+	Limits iam.Limits   `json:"limits"`
+	Audit  AuditConfig  `json:"audit"`
+	HTTP   HTTPConfig   `json:"http"`
+	TLS    TLSConfig    `json:"tls"`
+	STS    STSConfig    `json:"sts"`
+}
+
+// IssuerConfig configures one built-in issuer.
+type IssuerConfig struct {
+	ID               string   `json:"id"`
+	URL              string   `json:"url"`
+	Profile          string   `json:"profile"`
+	Algorithm        string   `json:"algorithm"`
+	TokenLifetime    Duration `json:"token_lifetime"`
+	MaxTokenLifetime Duration `json:"max_token_lifetime"`
+	RotationPeriod   Duration `json:"rotation_period"`
+}
+
+// LogConfig chooses the log format and level.
+type LogConfig struct {
+	Format string `json:"format"` // json (default) or text
+	Level  string `json:"level"`  // debug, info (default), warn, error
+}
+
+// AuditConfig tunes the audit trail.
+type AuditConfig struct {
+	SealInterval Duration `json:"seal_interval"`
+	// Stdout also writes every event as a JSON line to stdout.
+	Stdout bool `json:"stdout"`
+	// RedactClaims lists token claims whose values the trail replaces.
+	RedactClaims []string `json:"redact_claims"`
+}
+
+// HTTPConfig bounds requests.
+type HTTPConfig struct {
+	MaxBodyBytes      int64    `json:"max_body_bytes"`
+	ReadHeaderTimeout Duration `json:"read_header_timeout"`
+	ReadTimeout       Duration `json:"read_timeout"`
+	WriteTimeout      Duration `json:"write_timeout"`
+	IdleTimeout       Duration `json:"idle_timeout"`
+	ShutdownTimeout   Duration `json:"shutdown_timeout"`
+}
+
+// TLSConfig serves HTTPS when both files are set.
+type TLSConfig struct {
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+}
+
+// STSConfig tunes token validation and sessions.
+type STSConfig struct {
+	// MaxTokenAge refuses ID tokens older than this (AWS: about 1 day).
+	MaxTokenAge Duration `json:"max_token_age"`
+	// ClockLeeway tolerates issuer clock skew on nbf/iat/exp.
+	ClockLeeway Duration `json:"clock_leeway"`
+}
+
+// Duration is a time.Duration written as "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalJSON accepts Go duration strings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use forms like 30s, 5m, 1h)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(d).String() + `"`), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Listen: "127.0.0.1:8400",
+		Data:   "./keyless-data",
+		Region: "us-east-1",
+		Log:    LogConfig{Format: "json", Level: "info"},
+		Audit:  AuditConfig{SealInterval: Duration(5 * time.Minute)},
+		HTTP: HTTPConfig{
+			MaxBodyBytes:      1 << 20,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      Duration(30 * time.Second),
+			IdleTimeout:       Duration(2 * time.Minute),
+			ShutdownTimeout:   Duration(20 * time.Second),
+		},
+		STS: STSConfig{MaxTokenAge: Duration(24 * time.Hour), ClockLeeway: Duration(60 * time.Second)},
+	}
+}
+
+// LoadFile merges a YAML config file over c. Unknown keys are errors, so a
+// typo never silently falls back to a default.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(b, c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// ApplyEnv applies KEYLESS_* environment variables (getenv is os.Getenv in
+// production).
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	set := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set("KEYLESS_LISTEN", &c.Listen)
+	set("KEYLESS_DATA", &c.Data)
+	set("KEYLESS_ACCOUNT_ID", &c.AccountID)
+	set("KEYLESS_REGION", &c.Region)
+	set("KEYLESS_MASTER_KEY_FILE", &c.MasterKeyFile)
+	set("KEYLESS_LOG_FORMAT", &c.Log.Format)
+	set("KEYLESS_LOG_LEVEL", &c.Log.Level)
+	if v := getenv("KEYLESS_ALLOW_LOOPBACK_HTTP_ISSUERS"); v != "" {
+		c.AllowLoopbackHTTPIssuers = v == "true" || v == "1"
+	}
+	if v := getenv("KEYLESS_ISSUER_URL"); v != "" {
+		c.AddIssuerURL(v)
+	}
+	return nil
+}
+
+// AddIssuerURL adds a built-in issuer with default settings, unless one
+// with that URL is configured already.
+func (c *Config) AddIssuerURL(u string) {
+	for _, is := range c.Issuers {
+		if is.URL == u {
+			return
+		}
+	}
+	id := "default"
+	if len(c.Issuers) > 0 {
+		id = fmt.Sprintf("issuer-%d", len(c.Issuers)+1)
+	}
+	c.Issuers = append(c.Issuers, IssuerConfig{ID: id, URL: u})
+}
+
+// Validate checks the merged configuration before anything starts.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: want host:port (for example 127.0.0.1:8400)", c.Listen))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: a directory is required"))
+	}
+	if c.AccountID != "" && !iam.ValidAccountID(c.AccountID) {
+		errs = append(errs, fmt.Errorf("account_id %q: want 12 digits", c.AccountID))
+	}
+	if c.Region == "" || strings.ContainsAny(c.Region, " /") {
+		errs = append(errs, fmt.Errorf("region %q: want a region name such as us-east-1", c.Region))
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want json or text", c.Log.Format))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: set both cert_file and key_file, or neither"))
+	}
+	if c.HTTP.MaxBodyBytes < 64<<10 {
+		errs = append(errs, errors.New("http.max_body_bytes: at least 65536 (IAM policies can be 131072 characters)"))
+	}
+	seen := map[string]bool{}
+	for i, is := range c.Issuers {
+		u, err := url.Parse(is.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("issuers[%d].url %q: want an absolute http(s) URL without query or fragment", i, is.URL))
+		}
+		if is.ID == "" || seen[is.ID] {
+			errs = append(errs, fmt.Errorf("issuers[%d].id %q: want a unique, non-empty id", i, is.ID))
+		}
+		seen[is.ID] = true
+	}
+	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
+		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,304 @@
+// Package server wires keyless together: configuration, the embedded
+// store, keys, the IAM and STS Query API behind SigV4, the OIDC issuer, the
+// audit trail, health and metrics endpoints, request ids, limits, logging
+// and graceful shutdown. Domain logic lives in the packages it wires.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/iam"
+	"github.com/keylessci/keyless/internal/keyring"
+	"github.com/keylessci/keyless/internal/sigv4"
+	"github.com/keylessci/keyless/internal/store"
+	"github.com/keylessci/keyless/internal/store/sqlite"
+)
+
+// Options are the injected dependencies of a Server.
+type Options struct {
+	Logger *slog.Logger
+	Getenv func(string) string
+	Now    func() time.Time
+	Rand   io.Reader
+}
+
+// Server is a running keyless.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	store   store.Store
+	master  *keyring.Master
+	account string
+	keys    *iam.KeyManager
+	iam     *iam.Service
+	api     *queryAPI
+	metrics *metrics
+	mux     *http.ServeMux
+	http    *http.Server
+	ln      net.Listener
+	closers []func(context.Context) error
+}
+
+// DBPath is where the embedded store lives in a data dir.
+func DBPath(dataDir string) string { return filepath.Join(dataDir, "keyless.db") }
+
+// MasterKeyPath is the default master key file of a data dir.
+func MasterKeyPath(dataDir string) string { return filepath.Join(dataDir, "master.key") }
+
+// OpenData opens the store and master key of a data dir, creating both on
+// first use. The CLI's offline commands use it too.
+func OpenData(ctx context.Context, cfg Config, getenv func(string) string, rnd io.Reader) (store.Store, *keyring.Master, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	keyFile := cfg.MasterKeyFile
+	if keyFile == "" {
+		keyFile = MasterKeyPath(cfg.Data)
+	}
+	master, err := keyring.LoadMaster(getenv("KEYLESS_MASTER_KEY"), keyFile, true, rnd)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlite.Open(ctx, DBPath(cfg.Data))
+	if err != nil {
+		return nil, nil, err
+	}
+	// A data dir sealed with another master key is refused up front
+	// rather than failing later on the first sealed record.
+	id, err := st.Meta().PutIfAbsent(ctx, "master-key-id", master.ID())
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	if id != master.ID() {
+		st.Close()
+		return nil, nil, fmt.Errorf("the master key (id %s) is not the one this data dir was created with (id %s): set KEYLESS_MASTER_KEY or master_key_file to the original key", master.ID(), id)
+	}
+	return st, master, nil
+}
+
+// AccountID returns the account of a data dir: the configured one, or the
+// one generated on first start.
+func AccountID(ctx context.Context, st store.Store, configured string, rnd io.Reader) (string, error) {
+	want := configured
+	if want == "" {
+		n, err := rand.Int(rnd, big.NewInt(1e12))
+		if err != nil {
+			return "", err
+		}
+		want = fmt.Sprintf("%012d", n.Int64())
+	}
+	got, err := st.Meta().PutIfAbsent(ctx, "account-id", want)
+	if err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	if configured != "" && got != configured {
+		return "", fmt.Errorf("this data dir belongs to account %s; --account-id %s differs (ARNs already issued would break)", got, configured)
+	}
+	return got, nil
+}
+
+// New builds a server from a validated configuration. It opens the store
+// and keys but does not listen yet.
+func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	st, master, err := OpenData(ctx, cfg, o.Getenv, o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, store: st, master: master, metrics: newMetrics()}
+	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
+	fail := func(err error) (*Server, error) {
+		s.closeAll(context.Background())
+		return nil, err
+	}
+	if s.account, err = AccountID(ctx, st, cfg.AccountID, o.Rand); err != nil {
+		return fail(err)
+	}
+	s.keys, err = iam.NewKeyManager(iam.KeyManagerOptions{
+		Store: st, Master: master, Account: s.account, Now: o.Now, Rand: o.Rand,
+		BootstrapAccessKeyID: o.Getenv("KEYLESS_ADMIN_ACCESS_KEY_ID"), BootstrapSecretAccessKey: o.Getenv("KEYLESS_ADMIN_SECRET_ACCESS_KEY"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.iam = iam.New(iam.Options{
+		Store: st, Account: s.account, Policies: policyValidator{}, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
+		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers,
+	})
+	actions := map[string]awsquery.Action{}
+	for _, a := range s.iam.Actions() {
+		actions[a.Name] = a
+	}
+	s.api = &queryAPI{
+		actions:   actions,
+		auth:      &authenticator{verifier: &sigv4.Verifier{Now: o.Now}, keys: s.keys},
+		authorize: s.authorize,
+		log:       o.Logger,
+		now:       o.Now,
+		rand:      o.Rand,
+		region:    cfg.Region,
+		maxBody:   cfg.HTTP.MaxBodyBytes,
+		metrics:   s.metrics,
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.mux.Handle("POST /{$}", s.api)
+	s.mux.Handle("GET /{$}", s.rootGet())
+	return s, nil
+}
+
+// authorize lets administrators call everything; other callers are
+// refused IAM actions until permission policies are evaluated for them.
+func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.Action) error {
+	switch r.Caller.Kind {
+	case awsquery.CallerAdmin:
+		return nil
+	default:
+		return awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s:%s", r.Caller.ARN, a.Service, a.Name)
+	}
+}
+
+// rootGet serves GET / : a Query API call when a query string is present.
+func (s *Server) rootGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			s.api.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "keyless: AWS STS/IAM-compatible credential broker for CI.\nAccount %s, region %s.\nQuery API: POST / (Action=...&Version=...). Health: /healthz, /readyz. Metrics: /metrics.\n", s.account, s.cfg.Region)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "component", "store", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "store not ready\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// Account is the account id of this deployment.
+func (s *Server) Account() string { return s.account }
+
+// Listen binds the configured address (":0" picks a free port).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address after Listen.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Handler is the whole HTTP surface (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves until ctx is done, then shuts down gracefully: stop
+// accepting, finish in-flight requests, flush and seal the audit trail,
+// close the store. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	h := s.cfg.HTTP
+	s.http = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: h.ReadHeaderTimeout.D(),
+		ReadTimeout:       h.ReadTimeout.D(),
+		WriteTimeout:      h.WriteTimeout.D(),
+		IdleTimeout:       h.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.cfg.TLS.CertFile != "" {
+			s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			err = s.http.ServeTLS(s.ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		} else {
+			err = s.http.Serve(s.ln)
+		}
+		errc <- err
+	}()
+	s.log.Info("keyless serving", "addr", s.Addr(), "account", s.account, "region", s.cfg.Region, "tls", s.cfg.TLS.CertFile != "")
+	select {
+	case err := <-errc:
+		s.closeAll(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout.D())
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	err = errors.Join(err, s.closeAll(sctx))
+	if err == nil {
+		s.log.Info("stopped cleanly")
+	}
+	return err
+}
+
+// Close releases everything without serving (for a server never served).
+func (s *Server) Close() error { return s.closeAll(context.Background()) }
+
+func (s *Server) closeAll(ctx context.Context) error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i](ctx))
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
