@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/policy"
 	"github.com/keylessci/keyless/internal/store"
 )
 
@@ -20,18 +21,18 @@ func PolicyARN(account, path, name string) string {
 }
 
 type xmlPolicy struct {
-	PolicyName                    string   `xml:"PolicyName"`
-	PolicyID                      string   `xml:"PolicyId"`
-	Arn                           string   `xml:"Arn"`
-	Path                          string   `xml:"Path"`
-	DefaultVersionID              string   `xml:"DefaultVersionId"`
-	AttachmentCount               int      `xml:"AttachmentCount"`
-	PermissionsBoundaryUsageCount int      `xml:"PermissionsBoundaryUsageCount"`
-	IsAttachable                  bool     `xml:"IsAttachable"`
-	Description                   string   `xml:"Description,omitempty"`
-	CreateDate                    string   `xml:"CreateDate"`
-	UpdateDate                    string   `xml:"UpdateDate"`
-	Tags                          []xmlTag `xml:"Tags>member,omitempty"`
+	PolicyName                    string      `xml:"PolicyName"`
+	PolicyID                      string      `xml:"PolicyId"`
+	Arn                           string      `xml:"Arn"`
+	Path                          string      `xml:"Path"`
+	DefaultVersionID              string      `xml:"DefaultVersionId"`
+	AttachmentCount               int         `xml:"AttachmentCount"`
+	PermissionsBoundaryUsageCount int         `xml:"PermissionsBoundaryUsageCount"`
+	IsAttachable                  bool        `xml:"IsAttachable"`
+	Description                   string      `xml:"Description,omitempty"`
+	CreateDate                    string      `xml:"CreateDate"`
+	UpdateDate                    string      `xml:"UpdateDate"`
+	Tags                          *xmlTagList `xml:"Tags,omitempty"`
 }
 
 func policyXML(p *store.ManagedPolicy, full bool) xmlPolicy {
@@ -69,10 +70,10 @@ func (s *Service) loadPolicy(ctx context.Context, arn string) (*store.ManagedPol
 }
 
 func (s *Service) checkManagedPolicy(v *awsquery.Validator, doc string) error {
-	if err := s.validatePolicyDocument(v, "PolicyDocument", doc, PolicyIdentity); err != nil {
+	if err := s.validatePolicyDocument(v, "PolicyDocument", doc, policy.KindIdentity); err != nil {
 		return err
 	}
-	if s.policies.Size(doc) > s.limits.ManagedPolicySize {
+	if policy.Size(doc) > s.limits.ManagedPolicySize {
 		return limit("Cannot exceed quota for PolicySize: %d", s.limits.ManagedPolicySize)
 	}
 	return nil

@@ -131,8 +131,8 @@ func (s *Service) validateThumbprints(tps []string) error {
 }
 
 type providerARNResult struct {
-	OpenIDConnectProviderArn string   `xml:"OpenIDConnectProviderArn"`
-	Tags                     []xmlTag `xml:"Tags>member,omitempty"`
+	OpenIDConnectProviderArn string      `xml:"OpenIDConnectProviderArn"`
+	Tags                     *xmlTagList `xml:"Tags,omitempty"`
 }
 
 func (s *Service) createProvider(ctx context.Context, r *awsquery.Request) (any, error) {
@@ -183,11 +183,11 @@ func (s *Service) createProvider(ctx context.Context, r *awsquery.Request) (any,
 }
 
 type getProviderResult struct {
-	URL            string   `xml:"Url"`
-	ClientIDList   []string `xml:"ClientIDList>member"`
-	ThumbprintList []string `xml:"ThumbprintList>member"`
-	CreateDate     string   `xml:"CreateDate"`
-	Tags           []xmlTag `xml:"Tags>member"`
+	URL            string      `xml:"Url"`
+	ClientIDList   []string    `xml:"ClientIDList>member"`
+	ThumbprintList []string    `xml:"ThumbprintList>member"`
+	CreateDate     string      `xml:"CreateDate"`
+	Tags           *xmlTagList `xml:"Tags,omitempty"`
 }
 
 func (s *Service) getProvider(ctx context.Context, r *awsquery.Request) (any, error) {

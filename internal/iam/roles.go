@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/policy"
 	"github.com/keylessci/keyless/internal/store"
 )
 
@@ -24,7 +25,7 @@ type xmlRole struct {
 	Description              string       `xml:"Description,omitempty"`
 	MaxSessionDuration       int          `xml:"MaxSessionDuration"`
 	PermissionsBoundary      *xmlBoundary `xml:"PermissionsBoundary,omitempty"`
-	Tags                     []xmlTag     `xml:"Tags>member,omitempty"`
+	Tags                     *xmlTagList  `xml:"Tags,omitempty"`
 	RoleLastUsed             *xmlLastUsed `xml:"RoleLastUsed,omitempty"`
 }
 
@@ -93,10 +94,10 @@ func (s *Service) updateStoredRole(ctx context.Context, name string, fn func(*st
 
 // checkTrustPolicy validates a trust policy and its size quota.
 func (s *Service) checkTrustPolicy(v *awsquery.Validator, param, doc string) error {
-	if err := s.validatePolicyDocument(v, param, doc, PolicyTrust); err != nil {
+	if err := s.validatePolicyDocument(v, param, doc, policy.KindTrust); err != nil {
 		return err
 	}
-	if s.policies.Size(doc) > s.limits.TrustPolicySize {
+	if policy.Size(doc) > s.limits.TrustPolicySize {
 		return limit("Cannot exceed quota for ACLSizePerRole: %d", s.limits.TrustPolicySize)
 	}
 	return nil
@@ -445,13 +446,13 @@ func (s *Service) putRolePolicy(ctx context.Context, r *awsquery.Request) (any, 
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.validatePolicyDocument(&v, "PolicyDocument", doc, PolicyIdentity); err != nil {
+	if err := s.validatePolicyDocument(&v, "PolicyDocument", doc, policy.KindIdentity); err != nil {
 		return nil, err
 	}
 	err := s.st.Roles().PutInlinePolicy(ctx, role, store.InlinePolicy{Name: name, Document: doc}, func(all []store.InlinePolicy) error {
 		total := 0
 		for _, p := range all {
-			total += s.policies.Size(p.Document)
+			total += policy.Size(p.Document)
 		}
 		if total > s.limits.InlinePolicyAggregate {
 			return limit("Maximum policy size of %d bytes exceeded for role %s", s.limits.InlinePolicyAggregate, role)

@@ -16,26 +16,9 @@ import (
 	"unicode"
 
 	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/policy"
 	"github.com/keylessci/keyless/internal/store"
 )
-
-// PolicyKind tells the validator which grammar applies to a document.
-type PolicyKind int
-
-const (
-	// PolicyTrust is a role trust policy (resource-based; Principal required).
-	PolicyTrust PolicyKind = iota + 1
-	// PolicyIdentity is an inline or managed permission policy.
-	PolicyIdentity
-)
-
-// PolicyValidator checks that a document is a valid IAM policy of a kind.
-// It returns an error whose message is AWS's MalformedPolicyDocument text.
-type PolicyValidator interface {
-	Validate(doc string, kind PolicyKind) error
-	// Size is the document's size as AWS counts it against quotas.
-	Size(doc string) int
-}
 
 // Limits are the IAM quotas enforced. Zero values mean AWS's defaults.
 type Limits struct {
@@ -74,12 +57,11 @@ func (l Limits) withDefaults() Limits {
 
 // Options configures a Service.
 type Options struct {
-	Store    store.Store
-	Account  string
-	Policies PolicyValidator
-	Limits   Limits
-	Now      func() time.Time
-	Rand     io.Reader
+	Store   store.Store
+	Account string
+	Limits  Limits
+	Now     func() time.Time
+	Rand    io.Reader
 	// AllowLoopbackHTTP permits http:// provider URLs on loopback hosts,
 	// with a port (CONTRACT.md §2), for test issuers.
 	AllowLoopbackHTTP bool
@@ -89,7 +71,6 @@ type Options struct {
 type Service struct {
 	st       store.Store
 	account  string
-	policies PolicyValidator
 	limits   Limits
 	now      func() time.Time
 	rand     io.Reader
@@ -99,7 +80,7 @@ type Service struct {
 // New returns a Service.
 func New(o Options) *Service {
 	return &Service{
-		st: o.Store, account: o.Account, policies: o.Policies, limits: o.Limits.withDefaults(),
+		st: o.Store, account: o.Account, limits: o.Limits.withDefaults(),
 		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP,
 	}
 }
@@ -163,7 +144,6 @@ var (
 	rePath        = regexp.MustCompile(`^(/|/[\x21-\x7E]+/)$`)
 	rePathPrefix  = regexp.MustCompile(`^/[\x21-\x7F]*$`)
 	reDescription = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{00A1}-\x{00FF}]*$`)
-	rePolicyDoc   = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{00FF}]+$`)
 	reTagKey      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
 	reTagValue    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 	reThumbprint  = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
@@ -341,7 +321,10 @@ func tagPage(tags []store.Tag, p awsquery.Params) (tagList, error) {
 		}
 	}
 	end := min(len(sorted), start+max)
-	out := tagList{Tags: xmlTags(sorted[start:end])}
+	out := tagList{Tags: []xmlTag{}}
+	if l := xmlTags(sorted[start:end]); l != nil {
+		out.Tags = l.Members
+	}
 	if end < len(sorted) {
 		out.IsTruncated = true
 		out.Marker = sorted[end-1].Key
@@ -360,7 +343,14 @@ type xmlTag struct {
 	Value string `xml:"Value"`
 }
 
-func xmlTags(tags []store.Tag) []xmlTag {
+// xmlTagList is an optional <Tags><member>…</member></Tags> element:
+// encoding/xml writes an empty parent for a nil "Tags>member" slice, so
+// optional lists go through a pointer that omitempty can drop.
+type xmlTagList struct {
+	Members []xmlTag `xml:"member"`
+}
+
+func xmlTags(tags []store.Tag) *xmlTagList {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -368,7 +358,7 @@ func xmlTags(tags []store.Tag) []xmlTag {
 	for i, t := range tags {
 		out[i] = xmlTag{t.Key, t.Value}
 	}
-	return out
+	return &xmlTagList{Members: out}
 }
 
 // awsTime formats a time as IAM's responses do (ISO 8601, UTC, seconds).
@@ -400,22 +390,32 @@ func itoa(i int) string {
 	return itoa(i/10) + string(rune('0'+i%10))
 }
 
-// validatePolicyDocument applies the model's constraints and the grammar.
-func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc string, kind PolicyKind) error {
+// validatePolicyDocument applies the model's constraints and the policy
+// grammar. Size quotas are the caller's (they differ per kind and some are
+// aggregates), so the parser's own quota is off here.
+func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc string, kind policy.Kind) error {
 	v.Length(param, doc, 1, 131072)
-	if doc != "" && !rePolicyDoc.MatchString(doc) {
+	if doc != "" && !policy.ValidChars(doc) {
 		v.Add(param, truncateDoc(doc), "satisfy regular expression pattern: "+shownPolicyDoc)
 	}
 	if err := v.Err(); err != nil {
 		return err
 	}
-	if err := s.policies.Validate(doc, kind); err != nil {
-		if e, ok := errors.AsType[*awsquery.Error](err); ok {
-			return e
-		}
-		return awsquery.NewError(awsquery.CodeMalformedPolicyDocument, err.Error()).Wrap(err)
+	_, err := policy.ParseWithOptions(doc, kind, policy.Options{MaxSize: -1})
+	return PolicyError(err)
+}
+
+// PolicyError turns a policy package error into the AWS error; the client
+// message keeps the location of the problem so a person can fix it.
+func PolicyError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	pe, ok := errors.AsType[*policy.Error](err)
+	if !ok {
+		return awsquery.Internal(awsquery.CodeServiceFailure, err)
+	}
+	return &awsquery.Error{Code: pe.Code, Message: strings.TrimPrefix(pe.Error(), pe.Code+": "), Err: err}
 }
 
 func truncateDoc(doc string) string {

@@ -33,12 +33,12 @@ type Config struct {
 	// Default DATA/master.key, created on first start.
 	MasterKeyFile string `json:"master_key_file"`
 
-	Log    LogConfig    `json:"log"`
-	Limits iam.Limits   `json:"limits"`
-	Audit  AuditConfig  `json:"audit"`
-	HTTP   HTTPConfig   `json:"http"`
-	TLS    TLSConfig    `json:"tls"`
-	STS    STSConfig    `json:"sts"`
+	Log    LogConfig   `json:"log"`
+	Limits iam.Limits  `json:"limits"`
+	Audit  AuditConfig `json:"audit"`
+	HTTP   HTTPConfig  `json:"http"`
+	TLS    TLSConfig   `json:"tls"`
+	STS    STSConfig   `json:"sts"`
 }
 
 // IssuerConfig configures one built-in issuer.
@@ -106,7 +106,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON writes the Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + time.Duration(d).String() + `"`), nil }
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }

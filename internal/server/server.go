@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	s.iam = iam.New(iam.Options{
-		Store: st, Account: s.account, Policies: policyValidator{}, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
+		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers,
 	})
 	actions := map[string]awsquery.Action{}
