@@ -133,6 +133,9 @@ func (s *Service) Actions() []awsquery.Action {
 		a("AttachRolePolicy", false, s.attachRolePolicy),
 		a("DetachRolePolicy", false, s.detachRolePolicy),
 		a("ListAttachedRolePolicies", true, s.listAttachedRolePolicies),
+
+		a("SimulateCustomPolicy", true, s.simulateCustomPolicy),
+		a("SimulatePrincipalPolicy", true, s.simulatePrincipalPolicy),
 	}
 }
 
