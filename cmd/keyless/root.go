@@ -15,6 +15,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newServeCmd(),
 		newAdminCmd(),
+		newAssumeCmd(),
 	)
 	return root
 }
