@@ -1,0 +1,626 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure a [Trail]. Dir, AccountID, Region, SigningKey and Head are
+// required.
+type Options struct {
+	Dir       string // trail directory (DATA/audit)
+	AccountID string // 12 digits: delivery paths and awsAccountId
+	Region    string // the trail's home region: delivery and digest paths
+	TrailName string // in digest file names; default "keyless"
+	Bucket    string // s3Bucket / digestS3Bucket values; default "keyless-audit"
+
+	SigningKey SigningKey // signs digests (SHA256withRSA)
+	Head       HeadStore  // keeps the newest digest signature outside Dir
+
+	Now        func() time.Time      // default time.Now
+	Rand       io.Reader             // file-name suffixes; default crypto/rand.Reader
+	Logger     *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // optional; metrics are unregistered on Close
+
+	// QueueSize bounds the events waiting for the journal writer (default
+	// 8192). With MaxEventBytes it bounds the memory the trail can hold.
+	QueueSize int
+	// EnqueueTimeout is how long Record waits for queue space when the disk
+	// is slower than the callers before failing with ErrBackpressure
+	// (default 2s; the caller's context can end the wait sooner).
+	EnqueueTimeout time.Duration
+	// FlushDelay bounds how long a batched (non-durable) event stays
+	// written but not fsynced (default 200ms).
+	FlushDelay time.Duration
+	// SealInterval is how often the journal is sealed into delivery files
+	// and due digests are written (default 5m; negative disables the
+	// background sealer: call Seal yourself).
+	SealInterval time.Duration
+	// MaxSegmentBytes rolls the journal to a new segment (default 64 MiB).
+	MaxSegmentBytes int64
+	// MaxEventBytes rejects larger events with ErrEventTooLarge (default
+	// 256 KiB; CloudTrail caps requestParameters at 100 KB).
+	MaxEventBytes int
+	// MaxEventsPerFile splits a seal into several delivery files (default
+	// 10000).
+	MaxEventsPerFile int
+	// Sync makes a file or directory durable; default (*os.File).Sync.
+	// Tests inject slow or counting versions.
+	Sync func(*os.File) error
+
+	// sealHook, when set (tests only), is called at each crash-relevant step
+	// of sealing.
+	sealHook func(step string)
+}
+
+// Errors returned by a Trail.
+var (
+	ErrClosed        = errors.New("audit: trail closed")
+	ErrBackpressure  = errors.New("audit: journal queue full (disk too slow)")
+	ErrEventTooLarge = errors.New("audit: event too large")
+	ErrJournalFailed = errors.New("audit: journal failed")
+	ErrCorrupt       = errors.New("audit: corrupt journal")
+	ErrHeadAhead     = errors.New("audit: digest head store is ahead of the trail's seal state")
+)
+
+// Trail is keyless's audit trail on disk: a [Recorder] whose events go
+// through a write-ahead journal with group commit, and are sealed
+// periodically into CloudTrail delivery files covered by signed hourly
+// digests.
+type Trail struct {
+	opts Options
+	dir  string
+	sync syncFunc
+	log  *slog.Logger
+	lock *os.File
+
+	reqs       chan *writeReq
+	rotateReqs chan chan rotation
+	writerDone chan struct{}
+
+	mu      sync.Mutex // guards closed; taken briefly by Record
+	closed  bool
+	senders sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	failed atomic.Pointer[error] // sticky journal failure
+
+	sealMu    sync.Mutex // one seal at a time; guards state and headDirty
+	state     *sealState
+	headDirty bool
+
+	stopSealer chan struct{}
+	sealerDone chan struct{}
+
+	stats   counters
+	metrics *metrics
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	seg       *os.File
+	segFirst  uint64
+	segSize   int64
+	segFrames int
+	nextSeq   uint64
+}
+
+type writeReq struct {
+	payload []byte
+	durable bool
+	done    chan error // buffered; nil for batched events
+}
+
+type rotation struct {
+	active uint64 // first seq of the segment now being written
+	err    error
+}
+
+const maxBatch = 4096
+
+// Open opens (creating if needed) the trail in opts.Dir, recovers from any
+// crash (torn journal tail, half-done seal), and starts the journal writer
+// and the background sealer.
+func Open(ctx context.Context, opts Options) (*Trail, error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: trail dir: %w", err)
+	}
+	t := &Trail{
+		opts:       opts,
+		dir:        dir,
+		sync:       opts.Sync,
+		log:        opts.Logger,
+		reqs:       make(chan *writeReq, opts.QueueSize),
+		rotateReqs: make(chan chan rotation),
+		writerDone: make(chan struct{}),
+	}
+	if err := os.MkdirAll(t.path(tmpDir), 0o750); err != nil {
+		return nil, fmt.Errorf("audit: create trail dir: %w", err)
+	}
+	if t.lock, err = lockDir(t.path(lockFile)); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			if t.seg != nil {
+				t.seg.Close()
+			}
+			t.lock.Close()
+		}
+	}()
+	if err := t.recover(ctx); err != nil {
+		return nil, err
+	}
+	if err := t.openSegment(); err != nil {
+		return nil, err
+	}
+	if opts.Registerer != nil {
+		if t.metrics, err = newMetrics(t, opts.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	go t.runWriter()
+	if opts.SealInterval > 0 {
+		t.stopSealer = make(chan struct{})
+		t.sealerDone = make(chan struct{})
+		go t.runSealer()
+	}
+	return t, nil
+}
+
+func (o *Options) fill() error {
+	if o.Dir == "" {
+		return errors.New("audit: Options.Dir is required")
+	}
+	if !isAccountID(o.AccountID) {
+		return fmt.Errorf("audit: Options.AccountID %q is not 12 digits", o.AccountID)
+	}
+	if !isRegion(o.Region) {
+		return fmt.Errorf("audit: Options.Region %q is not a region name", o.Region)
+	}
+	if o.SigningKey.Signer == nil || o.SigningKey.Fingerprint == "" {
+		return errors.New("audit: Options.SigningKey is required (use NewSigningKey)")
+	}
+	if o.Head == nil {
+		return errors.New("audit: Options.Head is required")
+	}
+	if o.TrailName == "" {
+		o.TrailName = "keyless"
+	}
+	if o.Bucket == "" {
+		o.Bucket = "keyless-audit"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 8192
+	}
+	if o.EnqueueTimeout <= 0 {
+		o.EnqueueTimeout = 2 * time.Second
+	}
+	if o.FlushDelay <= 0 {
+		o.FlushDelay = 200 * time.Millisecond
+	}
+	if o.SealInterval == 0 {
+		o.SealInterval = 5 * time.Minute
+	}
+	if o.MaxSegmentBytes <= 0 {
+		o.MaxSegmentBytes = 64 << 20
+	}
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = 256 << 10
+	}
+	if o.MaxEventBytes > maxFramePayload {
+		o.MaxEventBytes = maxFramePayload
+	}
+	if o.MaxEventsPerFile <= 0 {
+		o.MaxEventsPerFile = 10000
+	}
+	if o.Sync == nil {
+		o.Sync = defaultSync
+	}
+	return nil
+}
+
+func (t *Trail) path(rel string) string { return filepath.Join(t.dir, filepath.FromSlash(rel)) }
+
+func (t *Trail) hook(step string) {
+	if t.opts.sealHook != nil {
+		t.opts.sealHook(step)
+	}
+}
+
+// Record appends ev to the journal. Batched events return once queued;
+// [Durable] events return once fsynced (sharing one fsync with every event
+// that arrived meanwhile). When the queue is full Record waits up to
+// EnqueueTimeout (or ctx) and then fails with ErrBackpressure, so memory
+// stays bounded when the disk is slow. ev is not retained.
+func (t *Trail) Record(ctx context.Context, ev *Event, opts ...RecordOption) error {
+	o := applyRecordOptions(opts)
+	payload, err := marshalEvent(ev)
+	if err != nil {
+		return err
+	}
+	if len(payload) > t.opts.MaxEventBytes {
+		return fmt.Errorf("%w: %d bytes (limit %d), eventID %s", ErrEventTooLarge, len(payload), t.opts.MaxEventBytes, ev.EventID)
+	}
+	if err := t.failure(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.senders.Add(1)
+	t.mu.Unlock()
+
+	req := &writeReq{payload: payload, durable: o.durable}
+	if o.durable {
+		req.done = make(chan error, 1)
+	}
+	err = t.enqueue(ctx, req)
+	t.senders.Done()
+	if err != nil {
+		t.stats.rejected.Add(1)
+		return err
+	}
+	if !o.durable {
+		return nil
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		// The event may still be written; the caller must treat the
+		// operation as failed (no credentials handed out).
+		return fmt.Errorf("audit: waiting for durable write: %w", ctx.Err())
+	}
+}
+
+func (t *Trail) enqueue(ctx context.Context, req *writeReq) error {
+	select {
+	case t.reqs <- req:
+		return nil
+	default:
+	}
+	t.stats.backpressure.Add(1)
+	timer := time.NewTimer(t.opts.EnqueueTimeout)
+	defer timer.Stop()
+	select {
+	case t.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit: waiting for journal queue: %w", ctx.Err())
+	case <-timer.C:
+		return fmt.Errorf("%w: %d events queued", ErrBackpressure, len(t.reqs))
+	}
+}
+
+func (t *Trail) failure() error {
+	if p := t.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail makes the journal fail-stop: after a write or fsync error the state of
+// the file is unknown, so no later event may be acknowledged.
+func (t *Trail) fail(err error) {
+	err = fmt.Errorf("%w: %w", ErrJournalFailed, err)
+	if t.failed.CompareAndSwap(nil, &err) {
+		t.log.Error("audit journal failed; refusing further events", "err", err)
+	}
+}
+
+// Ready reports nil when the trail accepts events.
+func (t *Trail) Ready() error {
+	if err := t.failure(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (t *Trail) runWriter() {
+	defer close(t.writerDone)
+	batch := make([]*writeReq, 0, 64)
+	buf := make([]byte, 0, 256<<10)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var flushC <-chan time.Time
+	dirty := false // bytes written since the last fsync
+	for {
+		var first *writeReq
+		select {
+		case r, ok := <-t.reqs:
+			if !ok {
+				t.finishWriter(dirty)
+				return
+			}
+			first = r
+		case <-flushC:
+			flushC = nil
+			if dirty {
+				dirty = false
+				if err := t.syncSegment(); err != nil {
+					t.fail(err)
+				}
+			}
+			continue
+		case reply := <-t.rotateReqs:
+			reply <- t.rotate(&dirty)
+			continue
+		}
+
+		batch = append(batch[:0], first)
+		closing := false
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-t.reqs:
+				if !ok {
+					closing = true
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+
+		durable, err := t.writeBatch(batch, &buf)
+		if err == nil && len(buf) > 0 {
+			dirty = true
+		}
+		if err == nil && (durable || closing) && dirty {
+			dirty = false
+			if err = t.syncSegment(); err != nil {
+				t.fail(err)
+				err = t.failure()
+			}
+		}
+		if err == nil {
+			err = t.failure()
+		}
+		for _, r := range batch {
+			if r.done != nil {
+				r.done <- err
+			}
+		}
+		clear(batch)
+		if closing {
+			t.finishWriter(dirty)
+			return
+		}
+		if dirty && flushC == nil {
+			timer.Reset(t.opts.FlushDelay)
+			flushC = timer.C
+		}
+		if err == nil && t.segSize >= t.opts.MaxSegmentBytes {
+			if r := t.rotate(&dirty); r.err != nil {
+				t.fail(r.err)
+			}
+		}
+	}
+}
+
+// writeBatch frames and writes a batch with one write call. It reports
+// whether any event asked for durability.
+func (t *Trail) writeBatch(batch []*writeReq, buf *[]byte) (durable bool, err error) {
+	*buf = (*buf)[:0]
+	if err := t.failure(); err != nil {
+		return false, err
+	}
+	for _, r := range batch {
+		*buf = appendFrame(*buf, t.nextSeq, r.payload)
+		t.nextSeq++
+		durable = durable || r.durable
+	}
+	if _, err := t.seg.Write(*buf); err != nil {
+		t.fail(fmt.Errorf("write journal: %w", err))
+		return durable, t.failure()
+	}
+	t.segSize += int64(len(*buf))
+	t.segFrames += len(batch)
+	t.stats.events.Add(uint64(len(batch)))
+	t.stats.batches.Add(1)
+	for _, r := range batch {
+		if r.durable {
+			t.stats.durableEvents.Add(1)
+		}
+	}
+	return durable, nil
+}
+
+func (t *Trail) syncSegment() error {
+	start := time.Now()
+	err := t.sync(t.seg)
+	t.stats.fsyncs.Add(1)
+	if t.metrics != nil {
+		t.metrics.fsyncSeconds.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		return fmt.Errorf("fsync journal: %w", err)
+	}
+	return nil
+}
+
+func (t *Trail) finishWriter(dirty bool) {
+	if dirty && t.failure() == nil {
+		if err := t.syncSegment(); err != nil {
+			t.fail(err)
+		}
+	}
+	if err := t.seg.Close(); err != nil && t.failure() == nil {
+		t.fail(fmt.Errorf("close journal: %w", err))
+	}
+}
+
+// rotate closes the current segment (when it holds frames) and starts a new
+// one; segments before the returned active one are immutable from then on.
+func (t *Trail) rotate(dirty *bool) rotation {
+	if err := t.failure(); err != nil {
+		return rotation{err: err}
+	}
+	if t.segFrames == 0 {
+		return rotation{active: t.segFirst}
+	}
+	if *dirty {
+		*dirty = false
+		if err := t.syncSegment(); err != nil {
+			t.fail(err)
+			return rotation{err: t.failure()}
+		}
+	}
+	if err := t.seg.Close(); err != nil {
+		t.fail(fmt.Errorf("close journal segment: %w", err))
+		return rotation{err: t.failure()}
+	}
+	if err := t.openSegment(); err != nil {
+		t.fail(err)
+		return rotation{err: t.failure()}
+	}
+	return rotation{active: t.segFirst}
+}
+
+func (t *Trail) openSegment() error {
+	p := t.path(journalDir + "/" + segmentName(t.nextSeq))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("audit: create journal segment: %w", err)
+	}
+	if _, err := f.Write([]byte(segMagic)); err != nil {
+		f.Close()
+		return fmt.Errorf("audit: write journal segment: %w", err)
+	}
+	// The entry must survive a crash for the fsyncs of its frames to count.
+	if err := syncDir(t.sync, t.path(journalDir)); err != nil {
+		f.Close()
+		return err
+	}
+	t.seg, t.segFirst, t.segSize, t.segFrames = f, t.nextSeq, int64(len(segMagic)), 0
+	return nil
+}
+
+// requestRotate asks the writer to roll the segment and returns the first
+// sequence number of the segment it now writes; every older segment is
+// closed.
+func (t *Trail) requestRotate() (uint64, error) {
+	reply := make(chan rotation, 1)
+	select {
+	case t.rotateReqs <- reply:
+	case <-t.writerDone:
+		return math.MaxUint64, nil
+	}
+	r := <-reply
+	return r.active, r.err
+}
+
+func (t *Trail) runSealer() {
+	defer close(t.sealerDone)
+	tick := time.NewTicker(t.opts.SealInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stopSealer:
+			return
+		case <-tick.C:
+			if err := t.Seal(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				t.stats.sealErrors.Add(1)
+				t.log.Error("audit seal failed", "err", err)
+			}
+		}
+	}
+}
+
+// Seal writes the digests that are due, then seals every journal event
+// written so far into delivery files. The background sealer calls it every
+// SealInterval; callers may call it too.
+func (t *Trail) Seal(ctx context.Context) error {
+	t.sealMu.Lock()
+	defer t.sealMu.Unlock()
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	now := t.opts.Now()
+	if err := t.emitDigests(ctx, now, false); err != nil {
+		return err
+	}
+	active, err := t.requestRotate()
+	if err != nil {
+		return err
+	}
+	return t.sealSegments(active, now)
+}
+
+// Close stops accepting events, writes and fsyncs what is queued, seals the
+// whole journal and writes a final digest covering up to now, so a clean
+// shutdown leaves nothing unsigned. It is safe to call more than once.
+func (t *Trail) Close(ctx context.Context) error {
+	t.closeOnce.Do(func() { t.closeErr = t.close(ctx) })
+	return t.closeErr
+}
+
+func (t *Trail) close(ctx context.Context) error {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	if t.stopSealer != nil {
+		close(t.stopSealer)
+		<-t.sealerDone
+	}
+	t.senders.Wait()
+	close(t.reqs)
+	<-t.writerDone
+
+	errs := []error{t.failure()}
+	t.sealMu.Lock()
+	if t.failure() == nil {
+		now := t.opts.Now()
+		err := t.sealSegments(math.MaxUint64, now)
+		if err == nil {
+			err = t.emitDigests(ctx, now, true)
+		}
+		errs = append(errs, err)
+	}
+	t.sealMu.Unlock()
+	if t.metrics != nil {
+		t.metrics.unregister()
+	}
+	errs = append(errs, t.lock.Close())
+	return errors.Join(errs...)
+}
