@@ -66,6 +66,10 @@ type Note struct {
 	Additional map[string]any
 	// Resources lists the resources the call touched.
 	Resources []Resource
+	// Exchange is a credential exchange's complete audit record (the sts
+	// package puts an *audit.Exchange here); the server's recorder turns it
+	// into the CloudTrail event.
+	Exchange any
 }
 
 // Resource is one entry of an audit event's resources list.

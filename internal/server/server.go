@@ -21,12 +21,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/iam"
 	"github.com/keylessci/keyless/internal/keyring"
+	"github.com/keylessci/keyless/internal/oidc"
 	"github.com/keylessci/keyless/internal/sigv4"
 	"github.com/keylessci/keyless/internal/store"
 	"github.com/keylessci/keyless/internal/store/sqlite"
+	"github.com/keylessci/keyless/internal/sts"
 )
 
 // Options are the injected dependencies of a Server.
@@ -47,6 +50,9 @@ type Server struct {
 	account string
 	keys    *iam.KeyManager
 	iam     *iam.Service
+	sts     *sts.Service
+	ring    *sts.RingManager
+	trail   *audit.Trail
 	api     *queryAPI
 	metrics *metrics
 	mux     *http.ServeMux
@@ -156,13 +162,29 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers,
 	})
+	validator, err := oidc.NewValidator(oidc.Options{
+		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,
+		Leeway: cfg.STS.ClockLeeway.D(), MaxTokenAge: cfg.STS.MaxTokenAge.D(),
+		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, AllowPrivateNetworks: cfg.AllowPrivateNetworkIssuers,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.ring, err = sts.NewRingManager(ctx, st.KeyMaterial(), master, o.Now, o.Rand, 0)
+	if err != nil {
+		return fail(err)
+	}
+	s.sts = sts.New(sts.Options{
+		Store: st, Account: s.account, Region: cfg.Region, Ring: s.ring, Validator: validator,
+		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "sts"),
+	})
 	actions := map[string]awsquery.Action{}
-	for _, a := range s.iam.Actions() {
+	for _, a := range append(s.iam.Actions(), s.sts.Actions()...) {
 		actions[a.Name] = a
 	}
 	s.api = &queryAPI{
 		actions:   actions,
-		auth:      &authenticator{verifier: &sigv4.Verifier{Now: o.Now}, keys: s.keys},
+		auth:      &authenticator{verifier: &sigv4.Verifier{Now: o.Now}, keys: s.keys, sessions: s.sts},
 		authorize: s.authorize,
 		log:       o.Logger,
 		now:       o.Now,
@@ -170,6 +192,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		region:    cfg.Region,
 		maxBody:   cfg.HTTP.MaxBodyBytes,
 		metrics:   s.metrics,
+	}
+	if err := s.openAudit(ctx, cfg, o); err != nil {
+		return fail(err)
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -180,15 +205,49 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	return s, nil
 }
 
-// authorize lets administrators call everything; other callers are
-// refused IAM actions until permission policies are evaluated for them.
+// authorize decides whether an authenticated caller may call an action:
+// administrators may call everything; sessions are evaluated against their
+// role's permission policies (intersected with session policies and the
+// permissions boundary); issuer-client keys may only ask who they are.
+// GetCallerIdentity needs no permission, as in AWS.
 func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.Action) error {
+	if a.Name == "GetCallerIdentity" {
+		return nil
+	}
 	switch r.Caller.Kind {
 	case awsquery.CallerAdmin:
 		return nil
+	case awsquery.CallerSession:
+		return s.sts.AuthorizeSession(ctx, r.Caller, a.Service+":"+a.Name, s.resourceOf(ctx, r), nil)
 	default:
 		return awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s:%s", r.Caller.ARN, a.Service, a.Name)
 	}
+}
+
+// resourceOf is the ARN an IAM call acts on, for permission evaluation.
+func (s *Server) resourceOf(ctx context.Context, r *awsquery.Request) string {
+	p := r.Params
+	switch {
+	case p.Has("RoleName"):
+		name := p.String("RoleName")
+		if role, err := s.store.Roles().Get(ctx, name); err == nil {
+			return role.ARN
+		}
+		return iam.RoleARN(s.account, "/", name)
+	case p.Has("PolicyArn"):
+		return p.String("PolicyArn")
+	case p.Has("OpenIDConnectProviderArn"):
+		return p.String("OpenIDConnectProviderArn")
+	case p.Has("Url"):
+		return iam.ProviderARN(s.account, p.String("Url"))
+	case p.Has("PolicyName") && r.Action == "CreatePolicy":
+		path := p.String("Path")
+		if path == "" {
+			path = "/"
+		}
+		return iam.PolicyARN(s.account, path, p.String("PolicyName"))
+	}
+	return "*"
 }
 
 // rootGet serves GET / : a Query API call when a query string is present.
@@ -216,6 +275,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "not ready", "component", "store", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "store not ready\n")
+		return
+	}
+	if err := s.trail.Ready(); err != nil {
+		s.log.WarnContext(ctx, "not ready", "component", "audit", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "audit trail not ready\n")
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
@@ -270,6 +335,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		errc <- err
 	}()
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go s.ring.Run(bg, time.Minute)
 	s.log.Info("keyless serving", "addr", s.Addr(), "account", s.account, "region", s.cfg.Region, "tls", s.cfg.TLS.CertFile != "")
 	select {
 	case err := <-errc:

@@ -234,3 +234,11 @@ func TestIAMWithSDK(t *testing.T) {
 		t.Fatalf("refused write changed state: %v", err)
 	}
 }
+
+func iamCreateProvider(url string, clientIDs ...string) *iam.CreateOpenIDConnectProviderInput {
+	return &iam.CreateOpenIDConnectProviderInput{Url: aws.String(url), ClientIDList: clientIDs}
+}
+
+func iamCreateRole(name, trust string) *iam.CreateRoleInput {
+	return &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}
+}

@@ -1,0 +1,334 @@
+package server
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keylessci/keyless/internal/audit"
+	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/keyring"
+	"github.com/keylessci/keyless/internal/store"
+	"github.com/keylessci/keyless/internal/sts"
+)
+
+// The audit trail lives in DATA/audit; its digest signing key is an RSA key
+// sealed in the store, and the newest digest's signature (the chain's
+// anchor, which CloudTrail keeps in S3 metadata) is kept in the store too,
+// outside the log folder.
+
+const (
+	auditKeyPurpose = "audit-digest"
+	auditHeadKey    = "audit-head"
+)
+
+// AuditDir is the trail directory of a data dir.
+func AuditDir(dataDir string) string { return filepath.Join(dataDir, "audit") }
+
+func auditKeyAAD(id string) string { return "audit-digest-key:" + id }
+
+// auditSigningKey returns the digest signing key, creating it on first use.
+func auditSigningKey(ctx context.Context, st store.Store, master *keyring.Master, rnd io.Reader, now time.Time) (audit.SigningKey, error) {
+	var key *rsa.PrivateKey
+	err := st.KeyMaterial().Rotate(ctx, auditKeyPurpose, func(existing []*store.KeyMaterial) ([]*store.KeyMaterial, []*store.KeyMaterial, error) {
+		for _, k := range existing {
+			if k.RetireAt.IsZero() {
+				der, err := master.Open(k.Sealed, auditKeyAAD(k.ID))
+				if err != nil {
+					return nil, nil, fmt.Errorf("unseal audit key: %w", err)
+				}
+				pk, err := x509.ParsePKCS8PrivateKey(der)
+				if err != nil {
+					return nil, nil, fmt.Errorf("audit key: %w", err)
+				}
+				rk, ok := pk.(*rsa.PrivateKey)
+				if !ok {
+					return nil, nil, errors.New("audit key is not RSA")
+				}
+				key = rk
+				return nil, nil, nil
+			}
+		}
+		rk, err := rsa.GenerateKey(rnd, 2048)
+		if err != nil {
+			return nil, nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(rk)
+		if err != nil {
+			return nil, nil, err
+		}
+		pub, err := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		id := audit.Fingerprint(&rk.PublicKey)
+		sealed, err := master.Seal(rnd, der, auditKeyAAD(id))
+		if err != nil {
+			return nil, nil, err
+		}
+		key = rk
+		return []*store.KeyMaterial{{ID: id, Algorithm: "SHA256withRSA", Sealed: sealed, Public: pub, CreateDate: now, ActivateAt: now}}, nil, nil
+	})
+	if err != nil {
+		return audit.SigningKey{}, fmt.Errorf("audit signing key: %w", err)
+	}
+	return audit.NewSigningKey(key)
+}
+
+// AuditPublicKeys returns every digest public key of a store, by
+// fingerprint, for verification.
+func AuditPublicKeys(ctx context.Context, st store.Store) (map[string]*rsa.PublicKey, error) {
+	ks, err := st.KeyMaterial().List(ctx, auditKeyPurpose)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*rsa.PublicKey{}
+	for _, k := range ks {
+		pk, err := x509.ParsePKIXPublicKey(k.Public)
+		if err != nil {
+			return nil, fmt.Errorf("audit public key %s: %w", k.ID, err)
+		}
+		rk, ok := pk.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("audit public key %s is not RSA", k.ID)
+		}
+		out[audit.Fingerprint(rk)] = rk
+	}
+	return out, nil
+}
+
+// storeHead keeps the newest digest head in the store's metadata.
+type storeHead struct{ st store.Store }
+
+func (h storeHead) Load(ctx context.Context) (audit.Head, error) {
+	v, err := h.st.Meta().Get(ctx, auditHeadKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return audit.Head{}, audit.ErrNoHead
+	}
+	if err != nil {
+		return audit.Head{}, err
+	}
+	var head audit.Head
+	if err := json.Unmarshal([]byte(v), &head); err != nil {
+		return audit.Head{}, fmt.Errorf("audit head: %w", err)
+	}
+	return head, nil
+}
+
+func (h storeHead) Save(ctx context.Context, head audit.Head) error {
+	b, err := json.Marshal(head)
+	if err != nil {
+		return err
+	}
+	return h.st.Meta().Put(ctx, auditHeadKey, string(b))
+}
+
+// AuditHead returns the head kept in a store (nil when none yet).
+func AuditHead(ctx context.Context, st store.Store) (*audit.Head, error) {
+	h, err := storeHead{st}.Load(ctx)
+	if errors.Is(err, audit.ErrNoHead) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// auditRecorder turns finished API calls into CloudTrail events.
+type auditRecorder struct {
+	b       *audit.Builder
+	rec     audit.Recorder
+	account string
+}
+
+func (a *auditRecorder) RecordCall(ctx context.Context, call *Call) error {
+	r := call.Request
+	c := audit.Call{
+		Time: r.Time, Source: call.Action.Service + ".amazonaws.com", Name: call.Action.Name, Region: r.Region,
+		SourceIP: r.SourceIP, UserAgent: r.UserAgent, RequestID: r.RequestID, ReadOnly: call.Action.ReadOnly,
+		AdditionalEventData: r.Note.Additional,
+	}
+	if call.Err != nil {
+		c.ErrorCode, c.ErrorMessage = call.Err.Code, call.Err.Message
+	}
+	for _, res := range r.Note.Resources {
+		c.Resources = append(c.Resources, audit.Resource{ARN: res.ARN, AccountID: res.AccountID, Type: res.Type})
+	}
+	var (
+		ev  *audit.Event
+		err error
+	)
+	if x, ok := r.Note.Exchange.(*audit.Exchange); ok {
+		ev, err = a.b.WebIdentityExchange(c, *x)
+	} else {
+		c.Identity = a.identity(r.Caller)
+		c.RequestParameters = r.Note.RequestParameters
+		if c.RequestParameters == nil {
+			c.RequestParameters = requestParameters(r.Params)
+		}
+		if m, ok := r.Note.ResponseElements.(map[string]any); ok {
+			c.ResponseElements = m
+		}
+		ev, err = a.b.APICall(c)
+	}
+	if err != nil {
+		return err
+	}
+	if call.Durable {
+		return a.rec.Record(ctx, ev, audit.Durable())
+	}
+	return a.rec.Record(ctx, ev)
+}
+
+// identity is the userIdentity of a signed call's caller.
+func (a *auditRecorder) identity(c *awsquery.Caller) *audit.UserIdentity {
+	if c == nil {
+		return nil
+	}
+	if s, ok := c.Session.(*sts.Session); ok {
+		return audit.AssumedRole(audit.Session{
+			AccountID: s.Account, RoleName: s.RoleName(), RoleARN: s.RoleARN, RoleID: s.RoleID, SessionName: s.SessionName,
+			AccessKeyID: s.AccessKeyID, ProviderARN: s.Provider, CreationDate: time.Unix(s.Issued, 0), SourceIdentity: s.SourceIdentity,
+		})
+	}
+	if c.UserName == "root" && c.UserID == c.Account {
+		return &audit.UserIdentity{Type: "Root", PrincipalID: c.Account, ARN: c.ARN, AccountID: c.Account, AccessKeyID: c.AccessKeyID}
+	}
+	return audit.IAMUser(c.Account, c.UserID, "/", c.UserName, c.AccessKeyID)
+}
+
+// requestParameters renders Query parameters the way CloudTrail records
+// them: lower-camel-case names, member lists as arrays, structures as
+// objects; Action and Version omitted.
+func requestParameters(p awsquery.Params) map[string]any {
+	if p.Len() == 0 {
+		return nil
+	}
+	root := map[string]any{}
+	for _, name := range p.Names() {
+		if name == "Action" || name == "Version" {
+			continue
+		}
+		setPath(root, strings.Split(name, "."), p.String(name))
+	}
+	out, _ := normalize(root).(map[string]any)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func setPath(m map[string]any, parts []string, value string) {
+	key := lowerCamel(parts[0])
+	if len(parts) == 1 {
+		if _, exists := m[key]; !exists {
+			m[key] = value
+		}
+		return
+	}
+	child, ok := m[key].(map[string]any)
+	if !ok {
+		child = map[string]any{}
+		m[key] = child
+	}
+	if parts[1] == "member" && len(parts) >= 3 {
+		if len(parts) == 3 {
+			child["#"+parts[2]] = value
+			return
+		}
+		sub, ok := child["#"+parts[2]].(map[string]any)
+		if !ok {
+			sub = map[string]any{}
+			child["#"+parts[2]] = sub
+		}
+		setPath(sub, parts[3:], value)
+		return
+	}
+	setPath(child, parts[1:], value)
+}
+
+// normalize turns {"#1": a, "#2": b} maps into ordered arrays.
+func normalize(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	list := len(m) > 0
+	for k := range m {
+		if !strings.HasPrefix(k, "#") {
+			list = false
+		}
+	}
+	if list {
+		idx := make([]int, 0, len(m))
+		byIdx := map[int]any{}
+		for k, val := range m {
+			n, _ := strconv.Atoi(k[1:])
+			idx = append(idx, n)
+			byIdx[n] = normalize(val)
+		}
+		sort.Ints(idx)
+		out := make([]any, 0, len(idx))
+		for _, n := range idx {
+			out = append(out, byIdx[n])
+		}
+		return out
+	}
+	for k, val := range m {
+		m[k] = normalize(val)
+	}
+	return m
+}
+
+func lowerCamel(s string) string {
+	if s == "" {
+		return s
+	}
+	// IAM and STS names start with an upper-case word: RoleName → roleName,
+	// ClientIDList → clientIDList, OpenIDConnectProviderArn →
+	// openIDConnectProviderArn.
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// openAudit opens the trail and builds the recorder.
+func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
+	key, err := auditSigningKey(ctx, s.store, s.master, o.Rand, o.Now())
+	if err != nil {
+		return err
+	}
+	interval := cfg.Audit.SealInterval.D()
+	trail, err := audit.Open(ctx, audit.Options{
+		Dir: AuditDir(cfg.Data), AccountID: s.account, Region: cfg.Region,
+		SigningKey: key, Head: storeHead{s.store},
+		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "audit"), Registerer: s.metrics.reg,
+		SealInterval: interval,
+	})
+	if err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
+	s.trail = trail
+	s.closers = append(s.closers, func(ctx context.Context) error { return trail.Close(ctx) })
+	var rec audit.Recorder = trail
+	if cfg.Audit.Stdout {
+		rec = audit.Fanout(trail, audit.BestEffort(audit.NewJSONLines(os.Stdout), func(err error) {
+			s.log.Warn("audit stdout sink failed", "err", err)
+		}))
+	}
+	s.api.recorder = &auditRecorder{
+		b:       &audit.Builder{AccountID: s.account, Region: cfg.Region, Now: o.Now, Rand: o.Rand, RedactClaims: cfg.Audit.RedactClaims},
+		rec:     rec,
+		account: s.account,
+	}
+	return nil
+}

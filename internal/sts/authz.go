@@ -1,0 +1,261 @@
+package sts
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/iam"
+	"github.com/keylessci/keyless/internal/oidc"
+	"github.com/keylessci/keyless/internal/policy"
+	"github.com/keylessci/keyless/internal/store"
+)
+
+// Explained denials, the AWS way: the caller gets AWS's generic message
+// plus an opaque "Encoded authorization failure message" (sealed with the
+// session key ring); DecodeAuthorizationMessage, which needs
+// sts:DecodeAuthorizationMessage, returns the JSON explanation: AWS's
+// decoded-message fields plus keyless's precise reason and policy trace.
+
+var authzAAD = []byte("keyless-authz-message-v1")
+
+// Explanation is the decoded authorization message.
+type Explanation struct {
+	Allowed           bool               `json:"allowed"`
+	ExplicitDeny      bool               `json:"explicitDeny"`
+	MatchedStatements itemList[any]      `json:"matchedStatements"`
+	Failures          itemList[any]      `json:"failures"`
+	Context           ExplanationContext `json:"context"`
+	// Keyless is keyless's addition: why, precisely.
+	Keyless KeylessExplanation `json:"keyless"`
+}
+
+type itemList[T any] struct {
+	Items []T `json:"items"`
+}
+
+// ExplanationContext is AWS's context block of a decoded message.
+type ExplanationContext struct {
+	Principal  map[string]string        `json:"principal"`
+	Action     string                   `json:"action"`
+	Resource   string                   `json:"resource"`
+	Conditions itemList[conditionEntry] `json:"conditions"`
+}
+
+type conditionEntry struct {
+	Key    string                      `json:"key"`
+	Values itemList[map[string]string] `json:"values"`
+}
+
+// KeylessExplanation says why a token or a trust evaluation failed.
+type KeylessExplanation struct {
+	// Reason is one sentence for humans.
+	Reason string `json:"reason"`
+	// ErrorCode is the AWS error code the caller received.
+	ErrorCode string `json:"errorCode"`
+	// Rule is the token-validation rule (V01…V20) for token failures.
+	Rule string `json:"rule,omitempty"`
+	// Trace is the trust policy evaluation trace for trust failures.
+	Trace *policy.Trace `json:"trace,omitempty"`
+	// Claims are the token's claims that the trust policy could read, as
+	// condition keys.
+	ConditionKeys map[string][]string `json:"conditionKeys,omitempty"`
+	// TokenSHA256 identifies the token in the audit trail.
+	TokenSHA256 string `json:"tokenSha256,omitempty"`
+}
+
+// encodeExplanation seals the explanation of a refused exchange.
+func (s *Service) encodeExplanation(x *exchange, tokErr *oidc.Error) (string, error) {
+	e := Explanation{
+		MatchedStatements: itemList[any]{Items: []any{}},
+		Failures:          itemList[any]{Items: []any{}},
+		Context: ExplanationContext{
+			Principal:  map[string]string{},
+			Action:     actionAssume,
+			Resource:   x.roleARN,
+			Conditions: itemList[conditionEntry]{Items: []conditionEntry{}},
+		},
+		Keyless: KeylessExplanation{Reason: x.reason, ErrorCode: awsquery.CodeAccessDenied, Trace: x.trace},
+	}
+	if tokErr != nil {
+		e.Keyless.ErrorCode, e.Keyless.Rule = tokErr.Code, tokErr.Rule
+	}
+	if x.trace != nil && x.trace.Decision == policy.ExplicitDeny {
+		e.ExplicitDeny = true
+	}
+	if t := x.token; t != nil {
+		e.Context.Principal["id"] = x.providerARN + ":" + t.Audience + ":" + t.Subject
+		e.Context.Principal["arn"] = x.providerARN
+		e.Keyless.TokenSHA256 = t.SHA256
+		keys := oidc.ConditionValues(t)
+		e.Keyless.ConditionKeys = keys
+		names := make([]string, 0, len(keys))
+		for k := range keys {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			ce := conditionEntry{Key: k}
+			for _, v := range keys[k] {
+				ce.Values.Items = append(ce.Values.Items, map[string]string{"value": v})
+			}
+			e.Context.Conditions.Items = append(e.Context.Conditions.Items, ce)
+		}
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.ring.Ring().Seal(s.rand, b, authzAAD)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+type decodeResult struct {
+	DecodedMessage string `xml:"DecodedMessage"`
+}
+
+func (s *Service) decodeAuthorizationMessage(ctx context.Context, r *awsquery.Request) (any, error) {
+	var v awsquery.Validator
+	msg, ok := v.Required(r.Params, "EncodedMessage")
+	if ok {
+		v.Length("EncodedMessage", msg, 1, 10240)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	invalid := awsquery.NewError(awsquery.CodeInvalidAuthorizationMessage, "The encoded authorization message is invalid or was not issued by this keyless deployment (or its key was rotated away).")
+	// Accept the whole "Encoded authorization failure message: X" text too.
+	if _, after, found := strings.Cut(msg, "Encoded authorization failure message: "); found {
+		msg = after
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(msg))
+	if err != nil {
+		return nil, invalid.Wrap(err)
+	}
+	pt, err := s.ring.open(ctx, sealed, authzAAD)
+	if err != nil {
+		return nil, invalid.Wrap(err)
+	}
+	return decodeResult{DecodedMessage: string(pt)}, nil
+}
+
+// AuthorizeSession evaluates a call made with session credentials: the
+// role's identity policies (inline and attached), intersected with the
+// session policies and the role's permissions boundary. It returns an
+// AccessDenied *awsquery.Error when the call is not allowed.
+func (s *Service) AuthorizeSession(ctx context.Context, caller *awsquery.Caller, action, resource string, extra *policy.Context) error {
+	sess, ok := caller.Session.(*Session)
+	if !ok {
+		return awsquery.Internal(awsquery.CodeInternalFailure, errNoSession)
+	}
+	deny := awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s", sess.AssumedRoleARN(), action, resource)
+	role, err := s.st.Roles().Get(ctx, sess.RoleName())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && role.RoleID != sess.RoleID) {
+		// The role was deleted (or replaced by another of the same name):
+		// its old sessions grant nothing.
+		return deny
+	}
+	if err != nil {
+		return awsquery.Internal(awsquery.CodeInternalFailure, err)
+	}
+	var set policy.PolicySet
+	inline, err := s.st.Roles().ListInlinePolicies(ctx, role.Name)
+	if err != nil {
+		return awsquery.Internal(awsquery.CodeInternalFailure, err)
+	}
+	for _, ip := range inline {
+		p, err := s.policies.get(ip.Document, policy.KindIdentity)
+		if err != nil {
+			return awsquery.Internal(awsquery.CodeInternalFailure, fmt.Errorf("inline policy %s: %w", ip.Name, err))
+		}
+		set.Identity = append(set.Identity, p)
+	}
+	attached, err := s.st.Roles().ListAttachedPolicies(ctx, role.Name)
+	if err != nil {
+		return awsquery.Internal(awsquery.CodeInternalFailure, err)
+	}
+	for _, arn := range attached {
+		p, err := s.managed(ctx, arn, policy.KindIdentity)
+		if err != nil {
+			return err
+		}
+		set.Identity = append(set.Identity, p)
+	}
+	if role.PermissionsBoundary != "" {
+		p, err := s.managed(ctx, role.PermissionsBoundary, policy.KindBoundary)
+		if err != nil {
+			return err
+		}
+		set.Boundary = []*policy.Policy{p}
+	}
+	if sess.Policy != "" {
+		p, err := s.policies.get(sess.Policy, policy.KindSession)
+		if err != nil {
+			return awsquery.Internal(awsquery.CodeInternalFailure, err)
+		}
+		set.Session = append(set.Session, p)
+	}
+	for _, arn := range sess.PolicyARNs {
+		p, err := s.managed(ctx, arn, policy.KindSession)
+		if err != nil {
+			return err
+		}
+		set.Session = append(set.Session, p)
+	}
+	c := extra
+	if c == nil {
+		c = policy.NewContext(8)
+	}
+	now := s.now()
+	c.SetTime("aws:CurrentTime", now)
+	c.SetInt("aws:EpochTime", now.Unix())
+	c.Set("aws:PrincipalArn", role.ARN)
+	c.Set("aws:PrincipalAccount", s.account)
+	c.Set("aws:PrincipalType", "AssumedRole")
+	c.Set("aws:userid", sess.AssumedRoleID())
+	c.Set("aws:FederatedProvider", sess.Provider)
+	if sess.SourceIdentity != "" {
+		c.Set("aws:SourceIdentity", sess.SourceIdentity)
+	}
+	for k, v := range sess.Tags {
+		c.Set("aws:PrincipalTag/"+k, v)
+	}
+	for _, t := range role.Tags {
+		if _, ok := sess.Tags[t.Key]; !ok {
+			c.Set("aws:PrincipalTag/"+t.Key, t.Value)
+		}
+	}
+	req := &policy.Request{
+		Principal: policy.Principal{Type: policy.PrincipalAWS, ID: sess.AssumedRoleARN(), ParentARN: role.ARN, Account: s.account},
+		Action:    action, Resource: resource, Context: c,
+	}
+	if set.Evaluate(req) != policy.Allowed {
+		return deny
+	}
+	return nil
+}
+
+func (s *Service) managed(ctx context.Context, arn string, kind policy.Kind) (*policy.Policy, error) {
+	mp, err := s.st.Policies().Get(ctx, arn)
+	if errors.Is(err, store.ErrNotFound) {
+		// A deleted managed policy grants nothing; as a boundary or a
+		// session policy it lets nothing through.
+		return policy.MustParse(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`, kind), nil
+	}
+	if err != nil {
+		return nil, awsquery.Internal(awsquery.CodeInternalFailure, err)
+	}
+	p, err := s.policies.get(iam.DefaultDocument(mp), kind)
+	if err != nil {
+		return nil, awsquery.Internal(awsquery.CodeInternalFailure, err)
+	}
+	return p, nil
+}
