@@ -90,7 +90,7 @@ func testProviders(t *testing.T, s store.Store) {
 	p := &store.Provider{
 		ARN: "arn:aws:iam::111122223333:oidc-provider/oidc.circleci.com/org/abc", URL: "https://oidc.circleci.com/org/abc",
 		ClientIDs: []string{"abc"}, Thumbprints: []string{"9e99a48a9960b14926bb7f3b02e22da2b0ab7280"},
-		Tags: []store.Tag{{"team", "ci"}}, CreateDate: t0,
+		Tags: []store.Tag{{Key: "team", Value: "ci"}}, CreateDate: t0,
 	}
 	must(t, ps.Create(ctx, p, 0))
 	wantErr(t, ps.Create(ctx, p, 0), store.ErrAlreadyExists)
@@ -144,7 +144,7 @@ func testRoles(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rs := s.Roles()
 	r := role("ci-deploy", "/ci/")
-	r.Tags = []store.Tag{{"a", "1"}}
+	r.Tags = []store.Tag{{Key: "a", Value: "1"}}
 	r.Description = "deploys"
 	must(t, rs.Create(ctx, r, 0))
 	wantErr(t, rs.Create(ctx, role("ci-deploy", "/"), 0), store.ErrAlreadyExists)
@@ -243,7 +243,7 @@ func testInlinePolicies(t *testing.T, s store.Store) {
 	must(t, rs.PutInlinePolicy(ctx, "r", store.InlinePolicy{Name: "b", Document: "{3}"}, nil))
 	list, err := rs.ListInlinePolicies(ctx, "r")
 	must(t, err)
-	if d := cmp.Diff([]store.InlinePolicy{{"a", "{2}"}, {"b", "{3}"}}, list); d != "" {
+	if d := cmp.Diff([]store.InlinePolicy{{Name: "a", Document: "{2}"}, {Name: "b", Document: "{3}"}}, list); d != "" {
 		t.Fatalf("list: %s", d)
 	}
 	veto := errors.New("too big")
