@@ -39,6 +39,7 @@ type Config struct {
 	HTTP   HTTPConfig  `json:"http"`
 	TLS    TLSConfig   `json:"tls"`
 	STS    STSConfig   `json:"sts"`
+	OIDC   OIDCConfig  `json:"oidc"`
 }
 
 // IssuerConfig configures one built-in issuer.
@@ -226,6 +227,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("issuers[%d].id %q: want a unique, non-empty id", i, is.ID))
 		}
 		seen[is.ID] = true
+	}
+	if _, err := parseConnectTo(c.OIDC.ConnectTo); err != nil {
+		errs = append(errs, err)
 	}
 	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
 		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))

@@ -162,11 +162,15 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers,
 	})
-	validator, err := oidc.NewValidator(oidc.Options{
+	vopts := oidc.Options{
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,
 		Leeway: cfg.STS.ClockLeeway.D(), MaxTokenAge: cfg.STS.MaxTokenAge.D(),
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, AllowPrivateNetworks: cfg.AllowPrivateNetworkIssuers,
-	})
+	}
+	if err := oidcNetwork(cfg.OIDC, &vopts); err != nil {
+		return fail(err)
+	}
+	validator, err := oidc.NewValidator(vopts)
 	if err != nil {
 		return fail(err)
 	}
