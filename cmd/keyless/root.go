@@ -16,6 +16,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newAdminCmd(),
 		newAssumeCmd(),
+		newAuditCmd(),
 	)
 	return root
 }
