@@ -77,11 +77,17 @@ func (s *syncBuffer) String() string {
 // dir (or the given one) and waits until it is ready.
 func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerAccount(t, dataDir, accountID, args...)
+}
+
+// startServerAccount is startServer for another account id.
+func startServerAccount(t *testing.T, dataDir, account string, args ...string) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	port := freePort(t)
-	all := append([]string{"serve", "--listen", "127.0.0.1:" + port, "--data", dataDir, "--account-id", accountID, "--log-level", "debug"}, args...)
+	all := append([]string{"serve", "--listen", "127.0.0.1:" + port, "--data", dataDir, "--account-id", account, "--log-level", "debug"}, args...)
 	cmd := exec.Command(binary, all...)
 	cmd.Env = append(os.Environ(),
 		"KEYLESS_ADMIN_ACCESS_KEY_ID="+adminKeyID,
@@ -92,7 +98,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{URL: "http://127.0.0.1:" + port, Data: dataDir, cmd: cmd, logs: logs, exited: make(chan error, 1), account: accountID}
+	s := &server{URL: "http://127.0.0.1:" + port, Data: dataDir, cmd: cmd, logs: logs, exited: make(chan error, 1), account: account}
 	go func() { s.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		s.stop(t)
