@@ -201,4 +201,3 @@ func TestAuditSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("secret #%d found in the server logs", l.Secret)
 	}
 }
-
