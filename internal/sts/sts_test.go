@@ -1,0 +1,275 @@
+package sts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/iam"
+	"github.com/keylessci/keyless/internal/keyring"
+	"github.com/keylessci/keyless/internal/oidc"
+	"github.com/keylessci/keyless/internal/oidc/oidctest"
+	"github.com/keylessci/keyless/internal/store"
+	"github.com/keylessci/keyless/internal/store/sqlite"
+)
+
+const account = "123456789012"
+
+type fixture struct {
+	svc     *Service
+	st      store.Store
+	iss     *oidctest.Server
+	roleARN string
+	now     time.Time
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mk, _ := keyring.GenerateMasterKey(rand.Reader)
+	master, _ := keyring.ParseMaster(mk)
+	f := &fixture{st: st, now: time.Now().Truncate(time.Second)}
+	clock := func() time.Time { return f.now }
+	ring, err := NewRingManager(ctx, st.KeyMaterial(), master, clock, rand.Reader, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.iss = oidctest.NewServer(t, "/ci", oidctest.Options{Now: clock})
+	v, err := oidc.NewValidator(oidc.Options{Now: clock, AllowLoopbackHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = New(Options{Store: st, Account: account, Region: "us-east-1", Ring: ring, Validator: v, Now: clock, Rand: rand.Reader})
+	prefix := strings.TrimPrefix(f.iss.URL(), "http://")
+	provARN := iam.ProviderARN(account, f.iss.URL())
+	if err := st.Providers().Create(ctx, &store.Provider{ARN: provARN, URL: f.iss.URL(), ClientIDs: []string{"sts.amazonaws.com"}, CreateDate: f.now}, 0); err != nil {
+		t.Fatal(err)
+	}
+	trust := `{"Version":"2012-10-17","Statement":[{"Sid":"CI","Effect":"Allow","Principal":{"Federated":"` + provARN + `"},` +
+		`"Action":["sts:AssumeRoleWithWebIdentity","sts:TagSession"],"Condition":{"StringLike":{"` + prefix + `:sub":"repo:org/app:*"}}}]}`
+	f.roleARN = iam.RoleARN(account, "/ci/", "deploy")
+	role := &store.Role{RoleID: "AROAEXAMPLEROLEID0001", Name: "deploy", Path: "/ci/", ARN: f.roleARN, TrustPolicy: trust, MaxSessionDuration: 7200, CreateDate: f.now}
+	if err := st.Roles().Create(ctx, role, 0); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) call(t testing.TB, params url.Values) (any, *awsquery.Request, error) {
+	t.Helper()
+	params.Set("Action", "AssumeRoleWithWebIdentity")
+	params.Set("Version", "2011-06-15")
+	r := &awsquery.Request{Action: "AssumeRoleWithWebIdentity", Params: awsquery.ParamsFromValues(params), Time: f.now, Region: "us-east-1", SourceIP: "127.0.0.1"}
+	res, err := f.svc.assumeRoleWithWebIdentity(context.Background(), r)
+	return res, r, err
+}
+
+func code(err error) string {
+	var e *awsquery.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func TestAssumeAndResolve(t *testing.T) {
+	f := newFixture(t)
+	tok := f.iss.Mint(t, "repo:org/app:ref:refs/heads/main", "sts.amazonaws.com")
+	res, r, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"build-7"}, "WebIdentityToken": {tok}, "DurationSeconds": {"900"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(assumeResult)
+	if out.AssumedRoleUser.Arn != "arn:aws:sts::"+account+":assumed-role/deploy/build-7" || out.AssumedRoleUser.AssumedRoleID != "AROAEXAMPLEROLEID0001:build-7" {
+		t.Fatalf("assumed role = %+v", out.AssumedRoleUser)
+	}
+	if exp := f.now.Add(900 * time.Second).UTC().Format("2006-01-02T15:04:05Z"); out.Credentials.Expiration != exp {
+		t.Errorf("expiration = %s, want %s", out.Credentials.Expiration, exp)
+	}
+	if !r.Note.Durable || r.Note.Exchange == nil {
+		t.Error("the exchange must be audited durably")
+	}
+	secret, caller, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken)
+	if err != nil || secret != out.Credentials.SecretAccessKey || caller.ARN != out.AssumedRoleUser.Arn || caller.UserID != out.AssumedRoleUser.AssumedRoleID {
+		t.Fatalf("ResolveSession = %q %+v %v", secret, caller, err)
+	}
+	// Wrong key id for the token, tampered token, expired session.
+	if _, _, err := f.svc.ResolveSession(context.Background(), "ASIAOTHERKEY00000000", out.Credentials.SessionToken); code(err) != awsquery.CodeInvalidClientTokenID {
+		t.Errorf("other key: %v", err)
+	}
+	bad := []byte(out.Credentials.SessionToken)
+	bad[len(bad)/2] ^= 1
+	if _, _, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, string(bad)); code(err) != awsquery.CodeInvalidClientTokenID {
+		t.Errorf("tampered token: %v", err)
+	}
+	f.now = f.now.Add(901 * time.Second)
+	if _, _, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken); code(err) != awsquery.CodeExpiredToken {
+		t.Errorf("expired: %v", err)
+	}
+}
+
+func TestAssumeRefusals(t *testing.T) {
+	f := newFixture(t)
+	good := func() string { return f.iss.Mint(t, "repo:org/app:ref:refs/heads/main", "sts.amazonaws.com") }
+	tests := []struct {
+		name   string
+		params url.Values
+		want   string
+	}{
+		{"missing everything", url.Values{}, awsquery.CodeValidationError},
+		{"bad session name", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"dependabot[bot]"}, "WebIdentityToken": {good()}}, awsquery.CodeValidationError},
+		{"duration too short", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}, "DurationSeconds": {"899"}}, awsquery.CodeValidationError},
+		{"duration over role max", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}, "DurationSeconds": {"7201"}}, awsquery.CodeValidationError},
+		{"invalid ARN", url.Values{"RoleArn": {"arn:aws:iam::123:user/x-long-enough"}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}}, awsquery.CodeValidationError},
+		{"provider id given", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}, "ProviderId": {"www.amazon.com"}}, awsquery.CodeValidationError},
+		{"garbage token", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {"a.b.c"}}, awsquery.CodeInvalidIdentityToken},
+		{"other project", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:evil/app:ref:refs/heads/main", "sts.amazonaws.com")}}, awsquery.CodeAccessDenied},
+		{"role of another account", url.Values{"RoleArn": {"arn:aws:iam::999999999999:role/ci/deploy"}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}}, awsquery.CodeInvalidIdentityToken},
+		{"missing role", url.Values{"RoleArn": {iam.RoleARN(account, "/", "nope")}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}}, awsquery.CodeAccessDenied},
+		{"role with another path", url.Values{"RoleArn": {iam.RoleARN(account, "/", "deploy")}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}}, awsquery.CodeAccessDenied},
+		{"malformed session policy", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}, "Policy": {`{"Statement":[`}}, awsquery.CodeMalformedPolicyDocument},
+		{"unknown policy arn", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {good()}, "PolicyArns.member.1.arn": {"arn:aws:iam::123456789012:policy/none"}}, awsquery.CodeMalformedPolicyDocument},
+		{"expired token", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:org/app:x", "sts.amazonaws.com", func(tk *oidctest.Token) {
+			tk.Claims["iat"] = f.now.Add(-time.Hour).Unix()
+			tk.Claims["exp"] = f.now.Add(-30 * time.Minute).Unix()
+		})}}, awsquery.CodeExpiredTokenException},
+		{"source identity without permission", url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:org/app:x", "sts.amazonaws.com", func(tk *oidctest.Token) {
+			tk.Claims["https://aws.amazon.com/source_identity"] = "alice"
+		})}}, awsquery.CodeAccessDenied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r, err := f.call(t, tc.params)
+			if got := code(err); got != tc.want {
+				t.Fatalf("code = %q (%v), want %s", got, err, tc.want)
+			}
+			if !r.Note.Durable {
+				t.Error("refusals are audited too")
+			}
+			// The client message never carries the token's claims.
+			if e, ok := errors.AsType[*awsquery.Error](err); ok && strings.Contains(e.Message, "repo:") {
+				t.Errorf("message reveals claims: %s", e.Message)
+			}
+		})
+	}
+}
+
+func TestSessionTagsAndPolicy(t *testing.T) {
+	f := newFixture(t)
+	tok := f.iss.Mint(t, "repo:org/app:ref:refs/heads/main", "sts.amazonaws.com", func(tk *oidctest.Token) {
+		tk.Claims["https://aws.amazon.com/tags"] = map[string]any{
+			"principal_tags":      map[string]any{"project": []any{"app"}},
+			"transitive_tag_keys": []any{"project"},
+		}
+	})
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
+	res, _, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {tok}, "Policy": {pol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(assumeResult)
+	if out.PackedPolicySize == nil || *out.PackedPolicySize <= 0 || *out.PackedPolicySize > 100 {
+		t.Fatalf("PackedPolicySize = %v", out.PackedPolicySize)
+	}
+	_, caller, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := caller.Session.(*Session)
+	if s.Tags["project"] != "app" || s.Policy != pol {
+		t.Fatalf("session = %+v", s)
+	}
+	// Session policy intersects with the role's (empty) permissions: denied.
+	if err := f.svc.AuthorizeSession(context.Background(), caller, "s3:GetObject", "arn:aws:s3:::b/k", nil); code(err) != awsquery.CodeAccessDenied {
+		t.Fatalf("role without permissions: %v", err)
+	}
+	ctx := context.Background()
+	if err := f.st.Roles().PutInlinePolicy(ctx, "deploy", store.InlinePolicy{Name: "p", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/project":"app"}}}]}`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.AuthorizeSession(ctx, caller, "s3:GetObject", "arn:aws:s3:::b/k", nil); err != nil {
+		t.Fatalf("allowed by role ∩ session: %v", err)
+	}
+	if err := f.svc.AuthorizeSession(ctx, caller, "s3:PutObject", "arn:aws:s3:::b/k", nil); code(err) != awsquery.CodeAccessDenied {
+		t.Fatalf("session policy must limit the role: %v", err)
+	}
+}
+
+func TestDecodeAuthorizationMessage(t *testing.T) {
+	f := newFixture(t)
+	_, _, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:evil/app:ref:refs/heads/main", "sts.amazonaws.com")}})
+	e, _ := errors.AsType[*awsquery.Error](err)
+	_, enc, ok := strings.Cut(e.Message, "Encoded authorization failure message: ")
+	if !ok {
+		t.Fatalf("message = %s", e.Message)
+	}
+	r := &awsquery.Request{Params: awsquery.ParamsFromValues(url.Values{"EncodedMessage": {enc}})}
+	res, err := f.svc.decodeAuthorizationMessage(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex Explanation
+	if err := json.Unmarshal([]byte(res.(decodeResult).DecodedMessage), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Allowed || ex.Context.Resource != f.roleARN || ex.Keyless.Trace == nil ||
+		!strings.Contains(ex.Keyless.Reason, `expects "repo:org/app:*", but the token has "repo:evil/app:ref:refs/heads/main"`) {
+		t.Fatalf("explanation = %+v", ex)
+	}
+	r.Params = awsquery.ParamsFromValues(url.Values{"EncodedMessage": {enc[:len(enc)-4] + "AAAA"}})
+	if _, err := f.svc.decodeAuthorizationMessage(context.Background(), r); code(err) != awsquery.CodeInvalidAuthorizationMessage {
+		t.Fatalf("tampered message: %v", err)
+	}
+}
+
+func TestRingRotationKeepsOldSessions(t *testing.T) {
+	f := newFixture(t)
+	res, _, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:org/app:x", "sts.amazonaws.com")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(assumeResult)
+	if err := f.svc.ring.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken); err != nil {
+		t.Fatalf("session sealed before rotation: %v", err)
+	}
+}
+
+// FuzzAssumeForm feeds arbitrary form parameters to the handler: it must
+// answer a client error (or succeed), never panic or fail internally.
+func FuzzAssumeForm(f *testing.F) {
+	fx := newFixture(f)
+	tok := fx.iss.Mint(f, "repo:org/app:x", "sts.amazonaws.com")
+	f.Add("RoleArn="+url.QueryEscape(fx.roleARN)+"&RoleSessionName=s&WebIdentityToken="+tok, "")
+	f.Add("RoleArn=x&RoleSessionName=&WebIdentityToken=a.b.c&DurationSeconds=-1", "")
+	f.Add("PolicyArns.member.1.arn=x&PolicyArns.member.3.arn=y&Policy=%7B", "")
+	f.Add("RoleArn="+url.QueryEscape(fx.roleARN)+"&RoleSessionName=s1&WebIdentityToken="+tok+"&Policy=%7B%7D", "DurationSeconds=99999999999999999999")
+	f.Fuzz(func(t *testing.T, body, query string) {
+		p, err := awsquery.ParseParams([]byte(body), query)
+		if err != nil {
+			return
+		}
+		r := &awsquery.Request{Params: p, Time: fx.now, Region: "us-east-1"}
+		_, err = fx.svc.assumeRoleWithWebIdentity(context.Background(), r)
+		if err != nil {
+			var e *awsquery.Error
+			if !errors.As(err, &e) || e.HTTPStatus() >= 500 {
+				t.Fatalf("internal error for body %q: %v", body, err)
+			}
+		}
+	})
+}
