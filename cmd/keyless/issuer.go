@@ -1,27 +1,26 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/keylessci/keyless/internal/issuer"
-	"github.com/keylessci/keyless/internal/store/sqlite"
+	"github.com/keylessci/keyless/internal/server"
 )
 
 // issuerFlags describe the issuer the way `keyless serve` does; they must
 // match the server's configuration, since the rotation schedule derives
 // from them.
 type issuerFlags struct {
+	configFile      string
 	data            string
 	id              string
 	url             string
@@ -49,6 +48,7 @@ issuer settings as 'keyless serve' (--issuer-url, --issuer-id, ...). A running
 server sharing the directory picks up their changes within a minute.`,
 	}
 	f := cmd.PersistentFlags()
+	f.StringVar(&o.configFile, "config", "", "the YAML configuration 'keyless serve' uses; its issuers section is read (flags override)")
 	f.StringVar(&o.data, "data", "./keyless-data", "data directory (SQLite store and master.key)")
 	f.StringVar(&o.id, "issuer-id", issuer.DefaultID, "issuer id")
 	f.StringVar(&o.url, "issuer-url", "", "exact issuer URL (the iss claim), as given to keyless serve (required)")
@@ -66,40 +66,73 @@ server sharing the directory picks up their changes within a minute.`,
 	return cmd
 }
 
-func (o *issuerFlags) config() issuer.Config {
-	return issuer.Config{
-		ID: o.id, URL: o.url, Profile: o.profile, Algorithm: o.algorithm, Org: o.org,
-		ServiceDocumentation: o.serviceDoc, TokenLifetime: o.tokenLifetime, MaxTokenLifetime: o.maxLifetime,
-		RotationPeriod: o.rotationPeriod, JWKSMaxAge: o.jwksMaxAge, PublishInterval: o.publishInterval,
+// config is the issuer to work on: from --config (the serve configuration)
+// when given, with the flags set on the command line overriding it.
+func (o *issuerFlags) config(cmd *cobra.Command) (server.Config, issuer.Config, error) {
+	cfg := server.Defaults()
+	if o.configFile != "" {
+		if err := cfg.LoadFile(o.configFile); err != nil {
+			return cfg, issuer.Config{}, err
+		}
 	}
+	if err := cfg.ApplyEnv(os.Getenv); err != nil {
+		return cfg, issuer.Config{}, err
+	}
+	f := cmd.Flags()
+	if f.Changed("data") || cfg.Data == "" {
+		cfg.Data = o.data
+	}
+	var ic issuer.Config
+	found := false
+	for _, c := range cfg.IssuerConfigs() {
+		if c.ID == o.id || (!f.Changed("issuer-id") && len(cfg.Issuers) == 1) || (o.url != "" && c.URL == o.url) {
+			ic, found = c, true
+			break
+		}
+	}
+	if !found {
+		ic.ID = o.id
+	}
+	set := func(name string, apply func()) {
+		if f.Changed(name) {
+			apply()
+		}
+	}
+	set("issuer-url", func() { ic.URL = o.url })
+	set("profile", func() { ic.Profile = o.profile })
+	set("algorithm", func() { ic.Algorithm = o.algorithm })
+	set("org", func() { ic.Org = o.org })
+	set("service-documentation", func() { ic.ServiceDocumentation = o.serviceDoc })
+	set("token-lifetime", func() { ic.TokenLifetime = o.tokenLifetime })
+	set("max-token-lifetime", func() { ic.MaxTokenLifetime = o.maxLifetime })
+	set("rotation-period", func() { ic.RotationPeriod = o.rotationPeriod })
+	set("jwks-max-age", func() { ic.JWKSMaxAge = o.jwksMaxAge })
+	set("publish-interval", func() { ic.PublishInterval = o.publishInterval })
+	if ic.URL == "" {
+		return cfg, ic, fmt.Errorf("no issuer %q: give --issuer-url (the exact issuer URL keyless serve uses) or --config with an issuers section", o.id)
+	}
+	return cfg, ic, nil
 }
 
 // open brings the issuer's keys up to date (creating the master key and
 // the first signing key of a new data directory) and returns the service.
-func (o *issuerFlags) open(ctx context.Context, stderr io.Writer) (*issuer.Service, func(), error) {
-	if o.url == "" {
-		return nil, nil, fmt.Errorf("--issuer-url is required (the exact issuer URL keyless serve uses)")
-	}
+func (o *issuerFlags) open(cmd *cobra.Command) (*issuer.Service, func(), error) {
 	if o.output != "text" && o.output != "json" {
 		return nil, nil, fmt.Errorf("--output must be text or json")
 	}
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data directory: %w", err)
-	}
-	master, created, err := issuer.EnsureMasterKey(o.data, os.Getenv, rand.Reader)
+	cfg, ic, err := o.config(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	if created {
-		fmt.Fprintf(stderr, "created master key %s (keep a copy: keys in the store cannot be opened without it)\n", filepath.Join(o.data, issuer.MasterKeyFile))
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(o.data, "keyless.db"))
+	ctx := cmd.Context()
+	o.id = ic.ID // the commands act on the issuer the configuration selected
+	st, master, err := server.OpenData(ctx, cfg, os.Getenv, rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := issuer.New(issuer.Options{
-		Keys: st.KeyMaterial(), Master: master, Issuers: []issuer.Config{o.config()},
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Keys: st.KeyMaterial(), Master: master, Issuers: []issuer.Config{ic},
+		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		st.Close()
@@ -126,7 +159,7 @@ is already published, it is brought forward instead of making another.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, closeFn, err := o.open(ctx, cmd.ErrOrStderr())
+			svc, closeFn, err := o.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -169,7 +202,7 @@ Run it again before the reported time, and at least every --publish-interval.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			svc, closeFn, err := o.open(ctx, cmd.ErrOrStderr())
+			svc, closeFn, err := o.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -204,8 +237,7 @@ func newIssuerKeysCmd(o *issuerFlags) *cobra.Command {
 		Short: "List the issuer's published signing keys and their schedule",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			svc, closeFn, err := o.open(ctx, cmd.ErrOrStderr())
+			svc, closeFn, err := o.open(cmd)
 			if err != nil {
 				return err
 			}

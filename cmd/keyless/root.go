@@ -17,6 +17,8 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newAssumeCmd(),
 		newAuditCmd(),
+		newIssuerCmd(),
+		newTokenCmd(),
 	)
 	return root
 }

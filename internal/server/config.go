@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keylessci/keyless/internal/iam"
+	"github.com/keylessci/keyless/internal/issuer"
 )
 
 // Config is everything `keyless serve` can be told, from the config file
@@ -42,15 +43,33 @@ type Config struct {
 	OIDC   OIDCConfig  `json:"oidc"`
 }
 
-// IssuerConfig configures one built-in issuer.
+// IssuerConfig configures one built-in issuer (see issuer.Config for the
+// meaning and defaults of each field).
 type IssuerConfig struct {
-	ID               string   `json:"id"`
-	URL              string   `json:"url"`
-	Profile          string   `json:"profile"`
-	Algorithm        string   `json:"algorithm"`
-	TokenLifetime    Duration `json:"token_lifetime"`
-	MaxTokenLifetime Duration `json:"max_token_lifetime"`
-	RotationPeriod   Duration `json:"rotation_period"`
+	ID                   string   `json:"id"`
+	URL                  string   `json:"url"`
+	Profile              string   `json:"profile"`
+	Algorithm            string   `json:"algorithm"`
+	Org                  string   `json:"org"`
+	TokenLifetime        Duration `json:"token_lifetime"`
+	MaxTokenLifetime     Duration `json:"max_token_lifetime"`
+	RotationPeriod       Duration `json:"rotation_period"`
+	JWKSMaxAge           Duration `json:"jwks_max_age"`
+	PublishInterval      Duration `json:"publish_interval"`
+	ServiceDocumentation string   `json:"service_documentation"`
+}
+
+// IssuerConfigs converts the configured issuers for package issuer.
+func (c *Config) IssuerConfigs() []issuer.Config {
+	out := make([]issuer.Config, 0, len(c.Issuers))
+	for _, is := range c.Issuers {
+		out = append(out, issuer.Config{
+			ID: is.ID, URL: is.URL, Profile: is.Profile, Algorithm: is.Algorithm, Org: is.Org,
+			TokenLifetime: is.TokenLifetime.D(), MaxTokenLifetime: is.MaxTokenLifetime.D(), RotationPeriod: is.RotationPeriod.D(),
+			JWKSMaxAge: is.JWKSMaxAge.D(), PublishInterval: is.PublishInterval.D(), ServiceDocumentation: is.ServiceDocumentation,
+		})
+	}
+	return out
 }
 
 // LogConfig chooses the log format and level.
@@ -179,7 +198,7 @@ func (c *Config) AddIssuerURL(u string) {
 			return
 		}
 	}
-	id := "default"
+	id := issuer.DefaultID
 	if len(c.Issuers) > 0 {
 		id = fmt.Sprintf("issuer-%d", len(c.Issuers)+1)
 	}

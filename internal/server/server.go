@@ -24,6 +24,7 @@ import (
 	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/iam"
+	"github.com/keylessci/keyless/internal/issuer"
 	"github.com/keylessci/keyless/internal/keyring"
 	"github.com/keylessci/keyless/internal/oidc"
 	"github.com/keylessci/keyless/internal/sigv4"
@@ -53,6 +54,7 @@ type Server struct {
 	sts     *sts.Service
 	ring    *sts.RingManager
 	trail   *audit.Trail
+	issuer  *issuer.Service
 	api     *queryAPI
 	metrics *metrics
 	mux     *http.ServeMux
@@ -200,7 +202,13 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err := s.openAudit(ctx, cfg, o); err != nil {
 		return fail(err)
 	}
+	if err := s.openIssuer(ctx, cfg, o); err != nil {
+		return fail(err)
+	}
 	s.mux = http.NewServeMux()
+	if s.issuer != nil {
+		s.issuer.Mount(s.mux)
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
@@ -307,7 +315,7 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Handler is the whole HTTP surface (for tests with httptest).
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.auditMints(s.mux) }
 
 // Serve serves until ctx is done, then shuts down gracefully: stop
 // accepting, finish in-flight requests, flush and seal the audit trail,
@@ -320,7 +328,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	h := s.cfg.HTTP
 	s.http = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.auditMints(s.mux),
 		ReadHeaderTimeout: h.ReadHeaderTimeout.D(),
 		ReadTimeout:       h.ReadTimeout.D(),
 		WriteTimeout:      h.WriteTimeout.D(),
@@ -342,6 +350,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.ring.Run(bg, time.Minute)
+	if s.issuer != nil {
+		if err := s.issuer.Start(bg); err != nil {
+			return err
+		}
+	}
 	s.log.Info("keyless serving", "addr", s.Addr(), "account", s.account, "region", s.cfg.Region, "tls", s.cfg.TLS.CertFile != "")
 	select {
 	case err := <-errc:
