@@ -16,7 +16,6 @@ import (
 
 	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/server"
-	"github.com/keylessci/keyless/internal/store/sqlite"
 )
 
 // exitError carries a chosen exit status.
@@ -83,21 +82,14 @@ could not run.`,
 			auditDir, dataDir := locateTrail(args[0], data)
 			opts := audit.VerifyOptions{PublicKeys: map[string]*rsa.PublicKey{}}
 			if dataDir != "" {
-				st, err := sqlite.Open(ctx, server.DBPath(dataDir))
-				if err != nil {
-					return &exitError{2, fmt.Errorf("open the store of %s: %w", dataDir, err)}
-				}
-				defer st.Close()
-				keys, err := server.AuditPublicKeys(ctx, st)
+				fromStore, err := server.OpenAuditVerifier(ctx, dataDir)
 				if err != nil {
 					return &exitError{2, err}
 				}
-				for fp, k := range keys {
+				for fp, k := range fromStore.PublicKeys {
 					opts.PublicKeys[fp] = k
 				}
-				if opts.Head, err = server.AuditHead(ctx, st); err != nil {
-					return &exitError{2, err}
-				}
+				opts.Head = fromStore.Head
 			}
 			for _, f := range keyFiles {
 				k, err := readPublicKey(f)

@@ -13,6 +13,7 @@ func newRootCmd() *cobra.Command {
 	}
 	// Each command lives in its own file and registers here.
 	root.AddCommand(
+		newDemoCmd(),
 		newServeCmd(),
 		newAdminCmd(),
 		newAssumeCmd(),

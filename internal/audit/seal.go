@@ -375,11 +375,19 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 	rels := make([]string, len(chunks))
 	intent := &sealIntent{}
 	for i := range chunks {
-		suffix, err := randomSuffix(t.opts.Rand, 16)
-		if err != nil {
-			return err
+		// A name already taken (a file of an earlier seal in the same
+		// minute) is never reused: sealing must not overwrite a signed
+		// file, whatever the random source.
+		for {
+			suffix, err := randomSuffix(t.opts.Rand, 16)
+			if err != nil {
+				return err
+			}
+			rels[i] = LogFilePath(t.opts.AccountID, t.opts.Region, delivered, suffix)
+			if _, err := os.Lstat(t.path(rels[i])); errors.Is(err, fs.ErrNotExist) && !slices.Contains(rels[:i], rels[i]) {
+				break
+			}
 		}
-		rels[i] = LogFilePath(t.opts.AccountID, t.opts.Region, delivered, suffix)
 		intent.Files = append(intent.Files, rels[i], indexPathFor(rels[i]))
 	}
 	st := t.state.clone()
@@ -513,10 +521,20 @@ func (t *Trail) emitDigests(ctx context.Context, now time.Time, final bool) erro
 		}
 		end := start.Add(time.Hour)
 		if end.After(now) {
-			if !final || !now.After(start) {
+			switch {
+			case !final:
+				return nil
+			case now.After(start):
+				end = now
+			case len(t.state.Pending) > 0:
+				// Closed within the second the chain's last digest ended
+				// (a short run): digest times have second resolution, so
+				// the final digest ends one second later rather than
+				// leaving the delivered files unsigned.
+				end = start.Add(time.Second)
+			default:
 				return nil
 			}
-			end = now
 		} else if !slices.ContainsFunc(t.state.Pending, func(p pendingFile) bool { return p.Delivered.Before(end) }) {
 			end = start.Add(now.Sub(start).Truncate(time.Hour))
 		}

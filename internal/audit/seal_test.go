@@ -548,3 +548,37 @@ func TestNoSecretsOnDisk(t *testing.T) {
 		t.Error("control: the ID token hash was not found inside any delivery file")
 	}
 }
+
+// TestShortRunSignsEverything: a trail opened and closed within one second
+// (a demo, a short test) still ends with every delivery file under a
+// signed digest.
+func TestShortRunSignsEverything(t *testing.T) {
+	c := newClock(t0.Add(250 * time.Millisecond))
+	head := &memHead{}
+	dir := t.TempDir()
+	tr := openTrail(t, dir, c, head, nil)
+	b := testBuilder(3, c)
+	if err := tr.Record(context.Background(), callEvent(t, b, "GetCallerIdentity"), Durable()); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(300 * time.Millisecond) // still the same second
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyTrail(t, dir, head.get())
+	if !rep.Intact || rep.Digests != 1 || rep.SignedEvents != 1 || rep.PendingFiles != 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	// Reopening continues the chain.
+	tr = openTrail(t, dir, c, head, nil)
+	c.Advance(2 * time.Second)
+	if err := tr.Record(context.Background(), callEvent(t, b, "GetCallerIdentity"), Durable()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyTrail(t, dir, head.get()); !rep.Intact || rep.Digests != 2 || rep.SignedEvents != 2 {
+		t.Fatalf("after reopen: %+v", rep)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/keyring"
 	"github.com/keylessci/keyless/internal/store"
+	"github.com/keylessci/keyless/internal/store/sqlite"
 	"github.com/keylessci/keyless/internal/sts"
 )
 
@@ -331,4 +332,22 @@ func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
 		account: s.account,
 	}
 	return nil
+}
+
+// OpenAuditVerifier reads from a data dir's store what verifying its trail
+// needs: every digest public key and the newest digest head.
+func OpenAuditVerifier(ctx context.Context, dataDir string) (audit.VerifyOptions, error) {
+	opts := audit.VerifyOptions{}
+	st, err := sqlite.Open(ctx, DBPath(dataDir))
+	if err != nil {
+		return opts, fmt.Errorf("open the store of %s: %w", dataDir, err)
+	}
+	defer st.Close()
+	if opts.PublicKeys, err = AuditPublicKeys(ctx, st); err != nil {
+		return opts, err
+	}
+	if opts.Head, err = AuditHead(ctx, st); err != nil {
+		return opts, err
+	}
+	return opts, nil
 }

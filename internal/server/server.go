@@ -39,6 +39,8 @@ type Options struct {
 	Getenv func(string) string
 	Now    func() time.Time
 	Rand   io.Reader
+	// Listener, when set, is used instead of listening on Config.Listen.
+	Listener net.Listener
 }
 
 // Server is a running keyless.
@@ -144,7 +146,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, store: st, master: master, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, store: st, master: master, metrics: newMetrics(), ln: o.Listener}
 	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
 	fail := func(err error) (*Server, error) {
 		s.closeAll(context.Background())
