@@ -74,7 +74,8 @@ func (s *syncBuffer) String() string {
 }
 
 // startServer runs keyless serve on a free loopback port with a fresh data
-// dir (or the given one) and waits until it is ready.
+// dir (or the given one) and waits until it is ready. "{PORT}" in args is
+// replaced by the port (for --issuer-url).
 func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	return startServerAccount(t, dataDir, accountID, args...)
@@ -87,6 +88,9 @@ func startServerAccount(t *testing.T, dataDir, account string, args ...string) *
 		dataDir = t.TempDir()
 	}
 	port := freePort(t)
+	for i := range args {
+		args[i] = strings.ReplaceAll(args[i], "{PORT}", port)
+	}
 	all := append([]string{"serve", "--listen", "127.0.0.1:" + port, "--data", dataDir, "--account-id", account, "--log-level", "debug"}, args...)
 	cmd := exec.Command(binary, all...)
 	cmd.Env = append(os.Environ(),
