@@ -65,6 +65,10 @@ type Options struct {
 	// AllowLoopbackHTTP permits http:// provider URLs on loopback hosts,
 	// with a port (CONTRACT.md §2), for test issuers.
 	AllowLoopbackHTTP bool
+	// SkipSharedIssuerControls turns off the identity-provider controls
+	// for shared OIDC providers (guardrail.go). AWS does not re-check roles
+	// written before it enforced them; this lets such roles be imported.
+	SkipSharedIssuerControls bool
 }
 
 // Service implements the IAM API.
@@ -75,13 +79,14 @@ type Service struct {
 	now      func() time.Time
 	rand     io.Reader
 	loopback bool
+	skipIdP  bool
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	return &Service{
 		st: o.Store, account: o.Account, limits: o.Limits.withDefaults(),
-		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP,
+		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP, skipIdP: o.SkipSharedIssuerControls,
 	}
 }
 
@@ -404,8 +409,14 @@ func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc strin
 	if err := v.Err(); err != nil {
 		return err
 	}
-	_, err := policy.ParseWithOptions(doc, kind, policy.Options{MaxSize: -1})
-	return PolicyError(err)
+	p, err := policy.ParseWithOptions(doc, kind, policy.Options{MaxSize: -1})
+	if err != nil {
+		return PolicyError(err)
+	}
+	if kind == policy.KindTrust && !s.skipIdP {
+		return checkSharedIssuerControls(p)
+	}
+	return nil
 }
 
 // PolicyError turns a policy package error into the AWS error; the client

@@ -41,6 +41,7 @@ type Config struct {
 	TLS    TLSConfig   `json:"tls"`
 	STS    STSConfig   `json:"sts"`
 	OIDC   OIDCConfig  `json:"oidc"`
+	IAM    IAMConfig   `json:"iam"`
 }
 
 // IssuerConfig configures one built-in issuer (see issuer.Config for the
@@ -70,6 +71,15 @@ func (c *Config) IssuerConfigs() []issuer.Config {
 		})
 	}
 	return out
+}
+
+// IAMConfig tunes IAM's write-time checks.
+type IAMConfig struct {
+	// SkipSharedIssuerControls accepts trust policies that trust a shared
+	// OIDC issuer (GitHub Actions, gitlab.com, ...) without pinning its
+	// tenant claim. AWS refuses them for new writes but keeps roles written
+	// before; set this only to import such roles.
+	SkipSharedIssuerControls bool `json:"skip_shared_issuer_controls"`
 }
 
 // LogConfig chooses the log format and level.

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	}
 	s.iam = iam.New(iam.Options{
 		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
-		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers,
+		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, SkipSharedIssuerControls: cfg.IAM.SkipSharedIssuerControls,
 	})
 	vopts := oidc.Options{
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,

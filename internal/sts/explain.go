@@ -31,11 +31,13 @@ func describeDenial(tr *policy.Trace) string {
 			case st.Mismatch == "condition" && st.Condition != nil:
 				parts = append(parts, name+": "+describeCondition(st.Condition))
 			case st.Mismatch != "":
+				// The trace's detail already names the element ("principal
+				// … is not named by Principal").
 				detail := st.Detail
 				if detail == "" {
-					detail = "does not match"
+					detail = st.Mismatch + " does not match"
 				}
-				parts = append(parts, fmt.Sprintf("%s: %s %s", name, st.Mismatch, detail))
+				parts = append(parts, name+": "+detail)
 			}
 		}
 	}

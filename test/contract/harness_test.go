@@ -249,16 +249,6 @@ func (s *server) aws(t *testing.T, args ...string) cliResult {
 	return awsCLI(t, s.URL, awsEnv(t, adminKeyID, adminSecret, ""), args...)
 }
 
-// mustAWS runs the CLI and fails the test on a non-zero exit.
-func (s *server) mustAWS(t *testing.T, args ...string) cliResult {
-	t.Helper()
-	r := s.aws(t, args...)
-	if r.Code != 0 {
-		t.Fatalf("aws %s: exit %d\n%s", strings.Join(args, " "), r.Code, r.Stderr)
-	}
-	return r
-}
-
 // wantAWSError runs the CLI and checks it failed with code.
 func wantAWSError(t *testing.T, r cliResult, code string) {
 	t.Helper()

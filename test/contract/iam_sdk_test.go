@@ -19,7 +19,7 @@ func sdkConfig(keyID, secret, token string) aws.Config {
 	return aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider(keyID, secret, token),
-		RetryMaxAttempts: 1,
+		RetryMaxAttempts: 3, // transient transport errors only; AWS error codes are not retried
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,10 +35,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/keylessci/keyless/internal/oidc/oidctest"
 )
@@ -335,11 +339,14 @@ func (f *issuerFarm) issuer(t *testing.T, u string) *oidctest.Issuer {
 // keylessConfig writes the YAML that points keyless at the farm: the root
 // as an extra trusted CA, every issuer host:443 connected to the farm, and
 // loopback destinations allowed (the farm is on 127.0.0.1; link-local,
-// metadata and private addresses stay refused).
+// metadata and private addresses stay refused). The shared-issuer write
+// controls are off, so that every case's role exists as a role written
+// before AWS enforced them would; TestSharedIssuerControls checks the
+// controls themselves.
 func (f *issuerFarm) keylessConfig(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("allow_loopback_http_issuers: true\noidc:\n  ca_files:\n")
+	b.WriteString("allow_loopback_http_issuers: true\niam:\n  skip_shared_issuer_controls: true\noidc:\n  ca_files:\n")
 	fmt.Fprintf(&b, "    - %s\n", strconv.Quote(f.rootFile))
 	b.WriteString("  connect_to:\n")
 	for _, h := range f.hosts {
@@ -420,22 +427,48 @@ func exchange(ctx context.Context, c *sts.Client, roleARN, session, token string
 	return o
 }
 
+// connRetryer retries a call only when the client's own transport closed
+// the connection under the response (net.ErrClosed), never on an answer of
+// the server: each outcome is exactly what keyless said. The close is a
+// client-side race: smithy-go closes the request body as soon as the
+// response headers arrive, net/http's writer then fails and closes the
+// connection while the body is read (aws-sdk-go-v2#2737); the SDK's
+// default retryer retries it for the same reason. The default retryer is
+// not used because it also retries IDPCommunicationError.
+func connRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+		})}
+	})
+}
+
 // newSTSClients returns an anonymous client (AssumeRoleWithWebIdentity is
 // unsigned) and one signed as the bootstrap administrator.
 func newSTSClients(endpoint string) (anon, admin *sts.Client) {
-	anon = sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{}})
-	admin = sts.NewFromConfig(sdkConfig(adminKeyID, adminSecret, ""), func(o *sts.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-		o.Retryer = aws.NopRetryer{}
-	})
+	anon = sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: connRetryer()})
+	admin = sts.NewFromConfig(clientConfig(adminKeyID, adminSecret, ""), func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	return anon, admin
+}
+
+// clientConfig is an SDK configuration with static credentials and
+// connRetryer (not sdkConfig: its RetryMaxAttempts=1 overrides any retryer).
+func clientConfig(keyID, secret, token string) aws.Config {
+	return aws.Config{Region: "us-east-1", Retryer: connRetryer,
+		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, token)}
+}
+
+// newIAMClient is the administrator's IAM client.
+func newIAMClient(endpoint string) *iam.Client {
+	return iam.NewFromConfig(clientConfig(adminKeyID, adminSecret, ""), func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
 // sessionClient is an STS client signing with issued credentials.
 func sessionClient(endpoint string, c *sts.AssumeRoleWithWebIdentityOutput) *sts.Client {
-	cfg := aws.Config{Region: "us-east-1", Retryer: func() aws.Retryer { return aws.NopRetryer{} },
-		Credentials: credentials.NewStaticCredentialsProvider(aws.ToString(c.Credentials.AccessKeyId),
-			aws.ToString(c.Credentials.SecretAccessKey), aws.ToString(c.Credentials.SessionToken))}
+	cfg := clientConfig(aws.ToString(c.Credentials.AccessKeyId), aws.ToString(c.Credentials.SecretAccessKey), aws.ToString(c.Credentials.SessionToken))
 	return sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
@@ -556,4 +589,84 @@ func keyNames(prefix string, keys []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+func TestResolveSymbolic(t *testing.T) {
+	t.Parallel()
+	const t0 = 1_800_000_000
+	tests := []struct {
+		in      any
+		want    any
+		wantErr bool
+	}{
+		{in: "T", want: int64(t0)},
+		{in: "T+300", want: int64(t0 + 300)},
+		{in: "T-600", want: int64(t0 - 600)},
+		{in: "<current GitHub kid>", want: "kid-1"},
+		{in: "sts.amazonaws.com", want: "sts.amazonaws.com"},
+		{in: "T+", want: "T+"}, // not a symbolic time: kept
+		{in: json.Number("5001"), want: json.Number("5001")},
+		{in: "<attacker n>", wantErr: true},
+		{in: "T+99999999999999999999", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := resolveSymbolic(tc.in, t0, "kid-1")
+		if (err != nil) != tc.wantErr {
+			t.Errorf("resolveSymbolic(%v) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err == nil && got != tc.want {
+			t.Errorf("resolveSymbolic(%v) = %#v, want %#v", tc.in, got, tc.want)
+		}
+	}
+	if u, _ := resolveSymbolic("<uuid>", t0, ""); !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(u.(string)) {
+		t.Errorf("<uuid> gave %v", u)
+	}
+}
+
+func FuzzResolveSymbolic(f *testing.F) {
+	for _, s := range []string{"T", "T+300", "T-600", "<uuid>", "<x>", "T+", "T-9223372036854775808", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := resolveSymbolic(s, 0, "kid")
+		if err != nil {
+			return
+		}
+		// A time is T plus the written offset; anything else is kept or is
+		// a placeholder's value.
+		if n, ok := got.(int64); ok {
+			m := symbolicTime.FindStringSubmatch(s)
+			off := int64(0)
+			if m != nil && m[1] != "" {
+				off, _ = strconv.ParseInt(m[1], 10, 64)
+			}
+			if m == nil || n != off {
+				t.Errorf("resolveSymbolic(%q) = %d", s, n)
+			}
+		}
+	})
+}
+
+func TestReanchorTimes(t *testing.T) {
+	t.Parallel()
+	in := map[string]any{"iat": json.Number("1791484275"), "nbf": json.Number("1791483975"), "exp": json.Number("1791484575"), "sub": "x"}
+	got, err := reanchorTimes(in, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"iat": int64(1000), "nbf": int64(700), "exp": int64(1300), "sub": "x"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("reanchorTimes (-want +got):\n%s", d)
+	}
+	if in["iat"] != json.Number("1791484275") {
+		t.Error("reanchorTimes changed its input")
+	}
+	noIat := map[string]any{"exp": json.Number("5")}
+	if got, _ := reanchorTimes(noIat, 1000); got["exp"] != json.Number("5") {
+		t.Errorf("without iat the times must stay as written, got %v", got["exp"])
+	}
+	if _, err := reanchorTimes(map[string]any{"iat": json.Number("1.5")}, 0); err == nil {
+		t.Error("a fractional iat must be an error")
+	}
 }

@@ -264,7 +264,7 @@ func newTrustSuite(t *testing.T) *trustSuite {
 	gh.OverrideJWK(kidE1, m59.JWKS) // {"e": "AQ"}
 
 	s.srv = startServerAccount(t, "", caseAccount, "--config", s.farm.keylessConfig(t))
-	s.iam = s.srv.iamClient(adminKeyID, adminSecret, "")
+	s.iam = newIAMClient(s.srv.URL)
 	s.anon, s.admin = newSTSClients(s.srv.URL)
 	ctx := context.Background()
 	for _, u := range urls {
@@ -345,7 +345,7 @@ func (s *trustSuite) runTrustPolicyCase(ctx context.Context, t *testing.T, c tru
 		t.Fatalf("CreateRole: %v", err)
 	}
 	if strings.HasPrefix(c.WriteGuardrail, "reject") {
-		t.Logf("AWS's write guardrail would refuse this trust policy today (%s); keyless accepted it, as a pre-existing AWS role", c.WriteGuardrail)
+		t.Logf("AWS's write guardrail refuses this trust policy for new writes (%s); it exists here as a pre-existing role", c.WriteGuardrail)
 	}
 	claims, err := reanchorTimes(c.TokenClaims, time.Now().Unix()-10)
 	if err != nil {
@@ -581,9 +581,6 @@ func (s *trustSuite) expect(ctx context.Context, t *testing.T, c trustCase, role
 	return o
 }
 
-// variant runs one form of a case's mutation as a sub-subtest.
-func variant(t *testing.T, name string, f func(t *testing.T)) { t.Run(name, f) }
-
 // baseSub is the baseline subject.
 func (s *trustSuite) baseSub() string { return s.byID["T-00"].BaselineToken.Claims["sub"].(string) }
 
@@ -604,7 +601,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 				"jwk-n": func(k *oidctest.Key) []byte { return []byte(k.JWK()["n"].(string)) },
 			}
 			for name, secret := range secrets {
-				variant(t, name, func(t *testing.T) {
+				t.Run(name, func(t *testing.T) {
 					b := s.baseline(t)
 					b.Header["alg"] = "HS256"
 					b.Sign = oidctest.HMACSigner(secret(b.Key))
@@ -623,13 +620,13 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
 		},
 		"T-09": func(ctx context.Context, t *testing.T, s *trustSuite, c trustCase) {
-			variant(t, "alg-null", func(t *testing.T) {
+			t.Run("alg-null", func(t *testing.T) {
 				b := s.baseline(t)
 				b.SignAlg = b.Key.Alg
 				b.Header["alg"] = nil
 				s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
 			})
-			variant(t, "alg-absent", func(t *testing.T) {
+			t.Run("alg-absent", func(t *testing.T) {
 				b := s.baseline(t)
 				b.SignAlg = b.Key.Alg
 				delete(b.Header, "alg")
@@ -657,7 +654,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			mustMutation(t, c, &m)
 			// The case's path and the SQL-ish form of its notes.
 			for _, kid := range []any{m.Header["kid"], "' OR 1=1 --"} {
-				variant(t, fmt.Sprint(kid), func(t *testing.T) {
+				t.Run(fmt.Sprint(kid), func(t *testing.T) {
 					b := s.baseline(t)
 					b.Header["kid"] = kid
 					s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
@@ -668,13 +665,13 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			// Signed by the attacker's key, which the header carries.
 			att := s.keys[kidAttacker].JWK()
 			embedded := map[string]any{"kty": att["kty"], "n": att["n"], "e": att["e"]}
-			variant(t, "with-issuer-kid", func(t *testing.T) {
+			t.Run("with-issuer-kid", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Key = s.keys[kidAttacker]
 				b.Header["jwk"] = embedded
 				s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
 			})
-			variant(t, "without-kid", func(t *testing.T) {
+			t.Run("without-kid", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Key = s.keys[kidAttacker]
 				b.Header["jwk"] = embedded
@@ -685,7 +682,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 		"T-21": func(ctx context.Context, t *testing.T, s *trustSuite, c trustCase) {
 			// Both keys are in the GitHub JWKS since the first fetch, signing
 			// correctly; only their JWK metadata forbids the token.
-			variant(t, "use-enc", func(t *testing.T) {
+			t.Run("use-enc", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Key = s.keys[kidUseEnc]
 				b.Header["kid"] = kidUseEnc
@@ -694,7 +691,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 					t.Errorf("no log says the use=enc key %s was ignored", kidUseEnc)
 				}
 			})
-			variant(t, "jwk-alg-RS512", func(t *testing.T) {
+			t.Run("jwk-alg-RS512", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Key = s.keys[kidAlgRS512]
 				b.Header["kid"] = kidAlgRS512
@@ -723,7 +720,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			// last-wins parsers would each see the other subject).
 			const evil = `"sub":"repo:evil/x:ref:refs/heads/main"`
 			for _, evilFirst := range []bool{false, true} {
-				variant(t, fmt.Sprintf("evil-first=%v", evilFirst), func(t *testing.T) {
+				t.Run(fmt.Sprintf("evil-first=%v", evilFirst), func(t *testing.T) {
 					b := s.baseline(t)
 					raw, err := json.Marshal(b.Claims)
 					if err != nil {
@@ -746,7 +743,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 				"trailing-bits":     oidctest.NonZeroTrailingBits,
 			}
 			for name, enc := range encodings {
-				variant(t, name, func(t *testing.T) {
+				t.Run(name, func(t *testing.T) {
 					b := s.baseline(t)
 					b.Encode = enc
 					tok := b.MustSerialize(t)
@@ -763,7 +760,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			tok := s.paddedToLength(t, m.Length)
 			s.expect(ctx, t, c, s.baseRole(), tok, s.baseSub())
 			// The limit is inclusive: one character less is a valid token.
-			variant(t, "boundary-accepted", func(t *testing.T) {
+			t.Run("boundary-accepted", func(t *testing.T) {
 				ok := s.paddedToLength(t, m.Length-1)
 				s.wantCredentials(ctx, t, s.present(ctx, s.baseRole(), "tk-T-33-boundary", ok), s.baseRole(), "tk-T-33-boundary", s.baseSub(), s.ghURL)
 			})
@@ -789,7 +786,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 				"1e308":    func(int64) any { return json.Number("1e308") },
 			}
 			for name, form := range forms {
-				variant(t, name, func(t *testing.T) {
+				t.Run(name, func(t *testing.T) {
 					b := s.baseline(t)
 					b.Claims["exp"] = form(b.Claims["exp"].(int64))
 					s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
@@ -797,12 +794,12 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			}
 		},
 		"T-42": func(ctx context.Context, t *testing.T, s *trustSuite, c trustCase) {
-			variant(t, "iat-null", func(t *testing.T) {
+			t.Run("iat-null", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Claims["iat"] = nil
 				s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
 			})
-			variant(t, "iat-absent", func(t *testing.T) {
+			t.Run("iat-absent", func(t *testing.T) {
 				b := s.baseline(t)
 				delete(b.Claims, "iat")
 				s.expect(ctx, t, c, s.baseRole(), b.MustSerialize(t), s.baseSub())
@@ -864,7 +861,7 @@ func tokenCaseImpls() map[string]func(ctx context.Context, t *testing.T, s *trus
 			s.expect(ctx, t, c, repoIDRole, b.MustSerialize(t), s.baseSub())
 			// Control: the pin is evaluated, on the canonical string of the
 			// number.
-			variant(t, "other-number-denied", func(t *testing.T) {
+			t.Run("other-number-denied", func(t *testing.T) {
 				b := s.baseline(t)
 				b.Claims["repository_id"] = json.Number("5002")
 				tok := b.MustSerialize(t)
@@ -935,7 +932,7 @@ func runT56(ctx context.Context, t *testing.T, s *trustSuite, c trustCase) {
 		{"jwks-redirect-to-metadata", poison{redirect: "http://169.254.169.254/latest/meta-data/"}},
 	}
 	for _, v := range variants {
-		variant(t, v.name, func(t *testing.T) {
+		t.Run(v.name, func(t *testing.T) {
 			gh.SetDiscovery(v.p.discovery)
 			gh.RedirectJWKS(v.p.redirect)
 			resetKeyCache(ctx, t, s.iam, arn)
@@ -956,7 +953,7 @@ func runT56(ctx context.Context, t *testing.T, s *trustSuite, c trustCase) {
 	}
 	// Healed issuer, fresh cache: the same baseline is accepted again, so
 	// the refusals above were the poison's doing.
-	variant(t, "healed", func(t *testing.T) {
+	t.Run("healed", func(t *testing.T) {
 		gh.SetDiscovery(nil)
 		gh.RedirectJWKS("")
 		resetKeyCache(ctx, t, s.iam, arn)

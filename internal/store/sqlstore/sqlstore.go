@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keylessci/keyless/internal/store"
@@ -37,12 +38,62 @@ type Store struct {
 	r  *sql.DB // reads
 	d  Dialect
 	cl func() error
+
+	// Prepared read statements, by query text: preparing costs more than
+	// running the hot lookups (role and provider by key) themselves.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+
+	roleCache     *readCache[store.Role]
+	providerCache *readCache[store.Provider]
+}
+
+// reader runs read-only queries on the read pool through cached prepared
+// statements.
+type reader struct{ s *Store }
+
+func (r reader) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	r.s.stmtMu.Lock()
+	defer r.s.stmtMu.Unlock()
+	if st, ok := r.s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := r.s.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if r.s.stmts == nil {
+		r.s.stmts = map[string]*sql.Stmt{}
+	}
+	r.s.stmts[q] = st
+	return st, nil
+}
+
+func (r reader) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := r.stmt(ctx, q)
+	if err != nil {
+		return r.s.r.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (r reader) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := r.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (r reader) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return nil, errors.New("sqlstore: write through the read pool")
 }
 
 // New wraps open databases. w and r may be the same pool. closeFn releases
 // both.
 func New(w, r *sql.DB, d Dialect, closeFn func() error) *Store {
-	return &Store{w: w, r: r, d: d, cl: closeFn}
+	return &Store{w: w, r: r, d: d, cl: closeFn,
+		roleCache: newReadCache(cloneRole), providerCache: newReadCache(cloneProvider)}
 }
 
 func (s *Store) Meta() store.MetaStore               { return metaStore{s} }
@@ -62,7 +113,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close releases the databases.
-func (s *Store) Close() error { return s.cl() }
+func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
+	return s.cl()
+}
 
 // tx runs fn in a write transaction and commits when fn returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -221,6 +280,7 @@ func (m metaStore) Put(ctx context.Context, key, value string) error {
 type providerStore struct{ s *Store }
 
 func (p providerStore) Create(ctx context.Context, v *store.Provider, limit int) error {
+	defer p.s.providerCache.invalidate()
 	doc, err := encode(v)
 	if err != nil {
 		return err
@@ -241,14 +301,22 @@ func (p providerStore) Create(ctx context.Context, v *store.Provider, limit int)
 }
 
 func (p providerStore) Get(ctx context.Context, arn string) (*store.Provider, error) {
-	return getDoc[store.Provider](ctx, p.s.r, "SELECT doc FROM providers WHERE arn = $1", arn)
+	if v, ok := p.s.providerCache.get(arn); ok {
+		return v, nil
+	}
+	v, err := getDoc[store.Provider](ctx, reader{p.s}, "SELECT doc FROM providers WHERE arn = $1", arn)
+	if err == nil {
+		p.s.providerCache.put(arn, v)
+	}
+	return v, err
 }
 
 func (p providerStore) List(ctx context.Context) ([]*store.Provider, error) {
-	return listDocs[store.Provider](ctx, p.s.r, "SELECT doc FROM providers ORDER BY arn")
+	return listDocs[store.Provider](ctx, reader{p.s}, "SELECT doc FROM providers ORDER BY arn")
 }
 
 func (p providerStore) Update(ctx context.Context, arn string, fn func(*store.Provider) error) error {
+	defer p.s.providerCache.invalidate()
 	return p.s.tx(ctx, func(t *sql.Tx) error {
 		v, err := getDoc[store.Provider](ctx, t, "SELECT doc FROM providers WHERE arn = $1"+p.s.d.ForUpdate, arn)
 		if err != nil {
@@ -268,6 +336,7 @@ func (p providerStore) Update(ctx context.Context, arn string, fn func(*store.Pr
 }
 
 func (p providerStore) Delete(ctx context.Context, arn string) error {
+	defer p.s.providerCache.invalidate()
 	return mustAffect(p.s.w.ExecContext(ctx, "DELETE FROM providers WHERE arn = $1", arn))
 }
 
@@ -276,6 +345,7 @@ func (p providerStore) Delete(ctx context.Context, arn string) error {
 type roleStore struct{ s *Store }
 
 func (r roleStore) Create(ctx context.Context, v *store.Role, limit int) error {
+	defer r.s.roleCache.invalidate()
 	doc, err := encode(v)
 	if err != nil {
 		return err
@@ -296,11 +366,19 @@ func (r roleStore) Create(ctx context.Context, v *store.Role, limit int) error {
 }
 
 func (r roleStore) Get(ctx context.Context, name string) (*store.Role, error) {
-	return getDoc[store.Role](ctx, r.s.r, "SELECT doc FROM roles WHERE name_key = $1", nameKey(name))
+	key := nameKey(name)
+	if v, ok := r.s.roleCache.get(key); ok {
+		return v, nil
+	}
+	v, err := getDoc[store.Role](ctx, reader{r.s}, "SELECT doc FROM roles WHERE name_key = $1", key)
+	if err == nil {
+		r.s.roleCache.put(key, v)
+	}
+	return v, err
 }
 
 func (r roleStore) GetByID(ctx context.Context, id string) (*store.Role, error) {
-	return getDoc[store.Role](ctx, r.s.r, "SELECT doc FROM roles WHERE role_id = $1", id)
+	return getDoc[store.Role](ctx, reader{r.s}, "SELECT doc FROM roles WHERE role_id = $1", id)
 }
 
 func (r roleStore) List(ctx context.Context, o store.ListOptions) ([]*store.Role, string, error) {
@@ -316,7 +394,7 @@ func (r roleStore) List(ctx context.Context, o store.ListOptions) ([]*store.Role
 	if prefix == "" {
 		prefix = "/"
 	}
-	roles, err := listDocs[store.Role](ctx, r.s.r,
+	roles, err := listDocs[store.Role](ctx, reader{r.s},
 		"SELECT doc FROM roles WHERE name_key > $1 AND substr(path, 1, $2) = $3 ORDER BY name_key LIMIT $4",
 		after, len(prefix), prefix, max+1)
 	if err != nil {
@@ -331,6 +409,7 @@ func (r roleStore) List(ctx context.Context, o store.ListOptions) ([]*store.Role
 }
 
 func (r roleStore) Update(ctx context.Context, name string, fn func(*store.Role) error) error {
+	defer r.s.roleCache.invalidate()
 	key := nameKey(name)
 	return r.s.tx(ctx, func(t *sql.Tx) error {
 		v, err := getDoc[store.Role](ctx, t, "SELECT doc FROM roles WHERE name_key = $1"+r.s.d.ForUpdate, key)
@@ -352,6 +431,7 @@ func (r roleStore) Update(ctx context.Context, name string, fn func(*store.Role)
 }
 
 func (r roleStore) Delete(ctx context.Context, name string) error {
+	defer r.s.roleCache.invalidate()
 	key := nameKey(name)
 	return r.s.tx(ctx, func(t *sql.Tx) error {
 		if _, err := getDoc[store.Role](ctx, t, "SELECT doc FROM roles WHERE name_key = $1"+r.s.d.ForUpdate, key); err != nil {
@@ -429,7 +509,7 @@ func inlinePolicies(ctx context.Context, q querier, key string) ([]store.InlineP
 
 func (r roleStore) GetInlinePolicy(ctx context.Context, role, name string) (*store.InlinePolicy, error) {
 	p := store.InlinePolicy{Name: name}
-	err := r.s.r.QueryRowContext(ctx, "SELECT document FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name).Scan(&p.Document)
+	err := reader{r.s}.QueryRowContext(ctx, "SELECT document FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name).Scan(&p.Document)
 	if err != nil {
 		return nil, r.s.mapErr(err)
 	}
@@ -438,10 +518,10 @@ func (r roleStore) GetInlinePolicy(ctx context.Context, role, name string) (*sto
 
 func (r roleStore) ListInlinePolicies(ctx context.Context, role string) ([]store.InlinePolicy, error) {
 	key := nameKey(role)
-	if err := r.roleExists(ctx, r.s.r, key); err != nil {
+	if err := r.roleExists(ctx, reader{r.s}, key); err != nil {
 		return nil, err
 	}
-	return inlinePolicies(ctx, r.s.r, key)
+	return inlinePolicies(ctx, reader{r.s}, key)
 }
 
 func (r roleStore) DeleteInlinePolicy(ctx context.Context, role, name string) error {
@@ -504,10 +584,10 @@ func (r roleStore) DetachPolicy(ctx context.Context, role, arn string) error {
 
 func (r roleStore) ListAttachedPolicies(ctx context.Context, role string) ([]string, error) {
 	key := nameKey(role)
-	if err := r.roleExists(ctx, r.s.r, key); err != nil {
+	if err := r.roleExists(ctx, reader{r.s}, key); err != nil {
 		return nil, err
 	}
-	rows, err := r.s.r.QueryContext(ctx, "SELECT policy_arn FROM role_attachments WHERE role_key = $1 ORDER BY policy_arn", key)
+	rows, err := reader{r.s}.QueryContext(ctx, "SELECT policy_arn FROM role_attachments WHERE role_key = $1 ORDER BY policy_arn", key)
 	if err != nil {
 		return nil, fmt.Errorf("store: list attached: %w", err)
 	}
@@ -549,7 +629,7 @@ func (p policyStore) Create(ctx context.Context, v *store.ManagedPolicy, limit i
 }
 
 func (p policyStore) Get(ctx context.Context, arn string) (*store.ManagedPolicy, error) {
-	return getDoc[store.ManagedPolicy](ctx, p.s.r, "SELECT doc FROM policies WHERE arn = $1", arn)
+	return getDoc[store.ManagedPolicy](ctx, reader{p.s}, "SELECT doc FROM policies WHERE arn = $1", arn)
 }
 
 func (p policyStore) List(ctx context.Context, o store.ListOptions) ([]*store.ManagedPolicy, string, error) {
@@ -629,7 +709,7 @@ func (a accessKeyStore) Create(ctx context.Context, k *store.AccessKey) error {
 }
 
 func (a accessKeyStore) Get(ctx context.Context, id string) (*store.AccessKey, error) {
-	return getDoc[store.AccessKey](ctx, a.s.r, "SELECT doc FROM access_keys WHERE id = $1", id)
+	return getDoc[store.AccessKey](ctx, reader{a.s}, "SELECT doc FROM access_keys WHERE id = $1", id)
 }
 
 func (a accessKeyStore) List(ctx context.Context) ([]*store.AccessKey, error) {
@@ -673,7 +753,7 @@ func (k keyStore) Create(ctx context.Context, m *store.KeyMaterial) error {
 }
 
 func (k keyStore) List(ctx context.Context, purpose string) ([]*store.KeyMaterial, error) {
-	return listDocs[store.KeyMaterial](ctx, k.s.r, "SELECT doc FROM key_material WHERE purpose = $1 ORDER BY id", purpose)
+	return listDocs[store.KeyMaterial](ctx, reader{k.s}, "SELECT doc FROM key_material WHERE purpose = $1 ORDER BY id", purpose)
 }
 
 func (k keyStore) Update(ctx context.Context, purpose, id string, fn func(*store.KeyMaterial) error) error {
