@@ -26,6 +26,52 @@ const HeaderRequestID = "x-amzn-RequestId"
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// XMLAppender is implemented by hot-path results that render their own
+// XML (the same bytes encoding/xml would write, without its reflection).
+type XMLAppender interface {
+	AppendXML(dst []byte) []byte
+}
+
+// AppendEscaped appends s with XML's special characters escaped, as
+// encoding/xml's EscapeText does.
+func AppendEscaped(dst []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if s[i] < 0x20 || s[i] >= 0x80 {
+				// Control bytes and non-ASCII: let encoding/xml decide
+				// (it replaces invalid characters).
+				var b bytes.Buffer
+				_ = xml.EscapeText(&b, []byte(s[last:]))
+				return append(dst, b.Bytes()...)
+			}
+			continue
+		}
+		dst = append(dst, s[last:i]...)
+		dst = append(dst, esc...)
+		last = i + 1
+	}
+	return append(dst, s[last:]...)
+}
+
 // MarshalResponse renders the success envelope:
 //
 //	<ActionResponse xmlns=ns><ActionResult>result</ActionResult>
@@ -39,7 +85,16 @@ func MarshalResponse(buf *bytes.Buffer, ns, action, requestID string, result any
 	if err := enc.EncodeToken(root); err != nil {
 		return err
 	}
-	if result != nil {
+	if a, ok := result.(XMLAppender); ok {
+		if err := enc.Flush(); err != nil {
+			return err
+		}
+		b := buf.AvailableBuffer()
+		b = append(b, "<"+action+"Result>"...)
+		b = a.AppendXML(b)
+		b = append(b, "</"+action+"Result>"...)
+		buf.Write(b)
+	} else if result != nil {
 		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: action + "Result"}}); err != nil {
 			return err
 		}

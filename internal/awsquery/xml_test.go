@@ -2,6 +2,7 @@ package awsquery
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"net/http"
@@ -116,4 +117,27 @@ func TestNewRequestID(t *testing.T) {
 	if id != "ffffffff-ffff-4fff-bfff-ffffffffffff" {
 		t.Errorf("id = %s", id)
 	}
+}
+
+func TestAppendEscapedMatchesEncodingXML(t *testing.T) {
+	for _, s := range []string{"", "plain", `a&b<c>d"e'f`, "tab\tnl\ncr\r", "ünïcödé", "ctl\x01x", "\xff\xfe", "]]>"} {
+		var want bytes.Buffer
+		if err := xml.EscapeText(&want, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendEscaped(nil, s); string(got) != want.String() {
+			t.Errorf("AppendEscaped(%q) = %q, want %q", s, got, want.String())
+		}
+	}
+}
+
+func FuzzAppendEscaped(f *testing.F) {
+	f.Add("a&b<c>")
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		_ = xml.EscapeText(&want, []byte(s))
+		if got := AppendEscaped(nil, s); string(got) != want.String() {
+			t.Fatalf("AppendEscaped(%q) = %q, want %q", s, got, want.String())
+		}
+	})
 }

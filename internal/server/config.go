@@ -30,6 +30,10 @@ type Config struct {
 	AllowLoopbackHTTPIssuers   bool `json:"allow_loopback_http_issuers"`
 	AllowPrivateNetworkIssuers bool `json:"allow_private_network_issuers"`
 
+	// DebugListen, when set, serves Go's pprof profiles on this address
+	// (keep it on loopback: profiles reveal memory contents).
+	DebugListen string `json:"debug_listen"`
+
 	// MasterKeyFile holds the base64 master key; KEYLESS_MASTER_KEY wins.
 	// Default DATA/master.key, created on first start.
 	MasterKeyFile string `json:"master_key_file"`
@@ -191,6 +195,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("KEYLESS_MASTER_KEY_FILE", &c.MasterKeyFile)
 	set("KEYLESS_LOG_FORMAT", &c.Log.Format)
 	set("KEYLESS_LOG_LEVEL", &c.Log.Level)
+	set("KEYLESS_DEBUG_LISTEN", &c.DebugListen)
 	if v := getenv("KEYLESS_ALLOW_LOOPBACK_HTTP_ISSUERS"); v != "" {
 		c.AllowLoopbackHTTPIssuers = v == "true" || v == "1"
 	}

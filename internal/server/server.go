@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -351,6 +352,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
+	if s.cfg.DebugListen != "" {
+		s.serveDebug(bg)
+	}
 	go s.ring.Run(bg, time.Minute)
 	if s.issuer != nil {
 		if err := s.issuer.Start(bg); err != nil {
@@ -388,4 +392,23 @@ func (s *Server) closeAll(ctx context.Context) error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// serveDebug serves pprof on the debug address until ctx ends.
+func (s *Server) serveDebug(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Addr: s.cfg.DebugListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("debug listener failed", "addr", s.cfg.DebugListen, "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
 }
