@@ -9,7 +9,6 @@ package sts
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -141,11 +140,6 @@ func (c *policyCache) get(doc string, kind policy.Kind) (*policy.Policy, error) 
 	c.m[h] = p
 	c.mu.Unlock()
 	return p, nil
-}
-
-func sha256Hex(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
 }
 
 // parseRoleARN splits arn:aws:iam::ACCOUNT:role/PATH/NAME.

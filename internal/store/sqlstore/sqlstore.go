@@ -304,7 +304,7 @@ func (p providerStore) Get(ctx context.Context, arn string) (*store.Provider, er
 	if v, ok := p.s.providerCache.get(arn); ok {
 		return v, nil
 	}
-	v, err := getDoc[store.Provider](ctx, reader{p.s}, "SELECT doc FROM providers WHERE arn = $1", arn)
+	v, err := getDoc[store.Provider](ctx, reader(p), "SELECT doc FROM providers WHERE arn = $1", arn)
 	if err == nil {
 		p.s.providerCache.put(arn, v)
 	}
@@ -312,7 +312,7 @@ func (p providerStore) Get(ctx context.Context, arn string) (*store.Provider, er
 }
 
 func (p providerStore) List(ctx context.Context) ([]*store.Provider, error) {
-	return listDocs[store.Provider](ctx, reader{p.s}, "SELECT doc FROM providers ORDER BY arn")
+	return listDocs[store.Provider](ctx, reader(p), "SELECT doc FROM providers ORDER BY arn")
 }
 
 func (p providerStore) Update(ctx context.Context, arn string, fn func(*store.Provider) error) error {
@@ -370,7 +370,7 @@ func (r roleStore) Get(ctx context.Context, name string) (*store.Role, error) {
 	if v, ok := r.s.roleCache.get(key); ok {
 		return v, nil
 	}
-	v, err := getDoc[store.Role](ctx, reader{r.s}, "SELECT doc FROM roles WHERE name_key = $1", key)
+	v, err := getDoc[store.Role](ctx, reader(r), "SELECT doc FROM roles WHERE name_key = $1", key)
 	if err == nil {
 		r.s.roleCache.put(key, v)
 	}
@@ -378,7 +378,7 @@ func (r roleStore) Get(ctx context.Context, name string) (*store.Role, error) {
 }
 
 func (r roleStore) GetByID(ctx context.Context, id string) (*store.Role, error) {
-	return getDoc[store.Role](ctx, reader{r.s}, "SELECT doc FROM roles WHERE role_id = $1", id)
+	return getDoc[store.Role](ctx, reader(r), "SELECT doc FROM roles WHERE role_id = $1", id)
 }
 
 func (r roleStore) List(ctx context.Context, o store.ListOptions) ([]*store.Role, string, error) {
@@ -394,7 +394,7 @@ func (r roleStore) List(ctx context.Context, o store.ListOptions) ([]*store.Role
 	if prefix == "" {
 		prefix = "/"
 	}
-	roles, err := listDocs[store.Role](ctx, reader{r.s},
+	roles, err := listDocs[store.Role](ctx, reader(r),
 		"SELECT doc FROM roles WHERE name_key > $1 AND substr(path, 1, $2) = $3 ORDER BY name_key LIMIT $4",
 		after, len(prefix), prefix, max+1)
 	if err != nil {
@@ -509,7 +509,7 @@ func inlinePolicies(ctx context.Context, q querier, key string) ([]store.InlineP
 
 func (r roleStore) GetInlinePolicy(ctx context.Context, role, name string) (*store.InlinePolicy, error) {
 	p := store.InlinePolicy{Name: name}
-	err := reader{r.s}.QueryRowContext(ctx, "SELECT document FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name).Scan(&p.Document)
+	err := reader(r).QueryRowContext(ctx, "SELECT document FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name).Scan(&p.Document)
 	if err != nil {
 		return nil, r.s.mapErr(err)
 	}
@@ -518,10 +518,10 @@ func (r roleStore) GetInlinePolicy(ctx context.Context, role, name string) (*sto
 
 func (r roleStore) ListInlinePolicies(ctx context.Context, role string) ([]store.InlinePolicy, error) {
 	key := nameKey(role)
-	if err := r.roleExists(ctx, reader{r.s}, key); err != nil {
+	if err := r.roleExists(ctx, reader(r), key); err != nil {
 		return nil, err
 	}
-	return inlinePolicies(ctx, reader{r.s}, key)
+	return inlinePolicies(ctx, reader(r), key)
 }
 
 func (r roleStore) DeleteInlinePolicy(ctx context.Context, role, name string) error {
@@ -584,10 +584,10 @@ func (r roleStore) DetachPolicy(ctx context.Context, role, arn string) error {
 
 func (r roleStore) ListAttachedPolicies(ctx context.Context, role string) ([]string, error) {
 	key := nameKey(role)
-	if err := r.roleExists(ctx, reader{r.s}, key); err != nil {
+	if err := r.roleExists(ctx, reader(r), key); err != nil {
 		return nil, err
 	}
-	rows, err := reader{r.s}.QueryContext(ctx, "SELECT policy_arn FROM role_attachments WHERE role_key = $1 ORDER BY policy_arn", key)
+	rows, err := reader(r).QueryContext(ctx, "SELECT policy_arn FROM role_attachments WHERE role_key = $1 ORDER BY policy_arn", key)
 	if err != nil {
 		return nil, fmt.Errorf("store: list attached: %w", err)
 	}
@@ -629,7 +629,7 @@ func (p policyStore) Create(ctx context.Context, v *store.ManagedPolicy, limit i
 }
 
 func (p policyStore) Get(ctx context.Context, arn string) (*store.ManagedPolicy, error) {
-	return getDoc[store.ManagedPolicy](ctx, reader{p.s}, "SELECT doc FROM policies WHERE arn = $1", arn)
+	return getDoc[store.ManagedPolicy](ctx, reader(p), "SELECT doc FROM policies WHERE arn = $1", arn)
 }
 
 func (p policyStore) List(ctx context.Context, o store.ListOptions) ([]*store.ManagedPolicy, string, error) {
@@ -709,7 +709,7 @@ func (a accessKeyStore) Create(ctx context.Context, k *store.AccessKey) error {
 }
 
 func (a accessKeyStore) Get(ctx context.Context, id string) (*store.AccessKey, error) {
-	return getDoc[store.AccessKey](ctx, reader{a.s}, "SELECT doc FROM access_keys WHERE id = $1", id)
+	return getDoc[store.AccessKey](ctx, reader(a), "SELECT doc FROM access_keys WHERE id = $1", id)
 }
 
 func (a accessKeyStore) List(ctx context.Context) ([]*store.AccessKey, error) {
@@ -753,7 +753,7 @@ func (k keyStore) Create(ctx context.Context, m *store.KeyMaterial) error {
 }
 
 func (k keyStore) List(ctx context.Context, purpose string) ([]*store.KeyMaterial, error) {
-	return listDocs[store.KeyMaterial](ctx, reader{k.s}, "SELECT doc FROM key_material WHERE purpose = $1 ORDER BY id", purpose)
+	return listDocs[store.KeyMaterial](ctx, reader(k), "SELECT doc FROM key_material WHERE purpose = $1 ORDER BY id", purpose)
 }
 
 func (k keyStore) Update(ctx context.Context, purpose, id string, fn func(*store.KeyMaterial) error) error {
