@@ -20,6 +20,7 @@ func newRootCmd() *cobra.Command {
 		newAuditCmd(),
 		newIssuerCmd(),
 		newTokenCmd(),
+		newSTSCmd(),
 	)
 	return root
 }

@@ -2,7 +2,6 @@ package sts
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -209,4 +208,24 @@ func (m *RingManager) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-var _ = rand.Reader
+// RevokeAllBut deletes every sealing key but the active one: every session
+// sealed before the last rotation stops verifying at once (after a
+// suspected compromise of the key ring or of issued sessions).
+func (m *RingManager) RevokeAllBut(ctx context.Context) (int, error) {
+	active := strconv.FormatUint(uint64(m.Ring().Active()), 10)
+	ks, err := m.keys.List(ctx, ringPurpose)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range ks {
+		if k.ID == active {
+			continue
+		}
+		if err := m.keys.Delete(ctx, ringPurpose, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, m.reload(ctx)
+}

@@ -273,3 +273,22 @@ func FuzzAssumeForm(f *testing.F) {
 		}
 	})
 }
+
+func TestRevokeAllButInvalidatesOldSessions(t *testing.T) {
+	f := newFixture(t)
+	res, _, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {f.iss.Mint(t, "repo:org/app:x", "sts.amazonaws.com")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(assumeResult)
+	ctx := context.Background()
+	if err := f.svc.ring.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.ring.RevokeAllBut(ctx); err != nil || n != 1 {
+		t.Fatalf("RevokeAllBut = %d, %v", n, err)
+	}
+	if _, _, err := f.svc.ResolveSession(ctx, out.Credentials.AccessKeyID, out.Credentials.SessionToken); code(err) != awsquery.CodeInvalidClientTokenID {
+		t.Fatalf("revoked session still verifies: %v", err)
+	}
+}
