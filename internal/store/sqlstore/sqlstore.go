@@ -227,15 +227,24 @@ func mustAffect(res sql.Result, err error) error {
 	return nil
 }
 
-// Markers are opaque to clients: the base64 of the last key returned.
-func encodeMarker(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+// Markers are opaque to clients: a version tag and the base64 of the last
+// key returned. Anything else is refused rather than read as a key.
+const markerPrefix = "m1."
+
+func encodeMarker(key string) string {
+	return markerPrefix + base64.RawURLEncoding.EncodeToString([]byte(key))
+}
 
 func decodeMarker(m string) (string, error) {
 	if m == "" {
 		return "", nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(m)
-	if err != nil {
+	body, ok := strings.CutPrefix(m, markerPrefix)
+	if !ok {
+		return "", store.ErrBadMarker
+	}
+	b, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || len(b) == 0 {
 		return "", store.ErrBadMarker
 	}
 	return string(b), nil
