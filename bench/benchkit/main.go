@@ -62,10 +62,13 @@ func main() {
 // tb adapts oidctest's testing.TB needs for a long-running process.
 type tb struct{ testing.TB }
 
-func (tb) Helper()                           {}
-func (tb) Fatal(args ...any)                 { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
-func (tb) Fatalf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...); os.Exit(1) }
-func (tb) Cleanup(func())                    {}
+func (tb) Helper()           {}
+func (tb) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+func (tb) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+func (tb) Cleanup(func()) {}
 
 // runIssuer serves a test issuer on loopback, writes its URL and n request
 // bodies (AssumeRoleWithWebIdentity, one distinct RS256 token each) and
