@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,10 +122,13 @@ func BenchmarkExchangeHTTP(b *testing.B) {
 			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
 			var next atomic.Int64
 			b.ReportAllocs()
-			b.SetParallelism(16)
+			b.SetParallelism(64)
 			b.ResetTimer()
 			start := time.Now()
+			cpu0, sys0 := cpuTime(), sysTime()
 			b.Cleanup(func() {
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				b.ReportMetric(float64((sysTime()-sys0).Microseconds())/float64(b.N), "sys-µs/op")
 				if s.trail != nil && mode == "audit-on" {
 					st := s.trail.Stats()
 					el := time.Since(start).Seconds()
@@ -143,4 +147,18 @@ func BenchmarkExchangeHTTP(b *testing.B) {
 			})
 		})
 	}
+}
+
+// cpuTime is the process's user+system CPU time: client and server share
+// the process, so cpu-µs/op includes the HTTP client's share.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func sysTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Stime.Nano())
 }
