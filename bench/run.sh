@@ -26,6 +26,8 @@ CONNS=${CONNS:-64}
 echo "== build"
 go build -o "$WORK/keyless" ./cmd/keyless
 go build -o "$WORK/benchkit" ./bench/benchkit
+# Benchmark-only build without the audit trail, to measure what it costs.
+go build -tags keyless_bench_noaudit -o "$WORK/keyless-noaudit" ./cmd/keyless
 nproc; uname -r; go version
 
 echo "== start a test issuer and mint 20000 distinct RS256 tokens"
@@ -57,6 +59,17 @@ echo "== AssumeRoleWithWebIdentity: keyless (RS256 validation, trust policy, dur
 run_wrk keyless-exchange "$URL/" bodies.lua
 run_wrk moto-exchange "$MOTO/" bodies.lua
 
+echo "== the audit trail's cost: the same exchange against a build that records nothing"
+"$WORK/keyless-noaudit" serve --listen 127.0.0.1:$((PORT+10)) --data "$WORK/data-noaudit" --account-id $ACCT \
+  --allow-loopback-http-issuers --log-level error > "$WORK/noaudit.log" 2>&1 &
+NOAUDIT_PID=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$((PORT+10))/healthz" >/dev/null && break; sleep 0.1; done
+"$WORK/benchkit" setup -endpoint-url "http://127.0.0.1:$((PORT+10))" -issuer-url "$ISSUER" -account-id $ACCT
+BODIES="$WORK/bodies.txt" wrk -t1 -c4 -d2s -s bench/bodies.lua "http://127.0.0.1:$((PORT+10))/" >/dev/null
+run_wrk noaudit-exchange "http://127.0.0.1:$((PORT+10))/" bodies.lua
+run_wrk keyless-exchange-again "$URL/" bodies.lua
+kill $NOAUDIT_PID
+
 echo "== GetRole over loopback with a presigned request (SigV4 verify + store read + XML)"
 GETROLE=$("$WORK/benchkit" presign -endpoint-url "$URL" -service iam -query "Action=GetRole&Version=2010-05-08&RoleName=bench")
 run_wrk keyless-getrole "$GETROLE" get.lua
@@ -82,9 +95,11 @@ echo
 echo "== summary"
 awk '
   /^keyless-exchange/ {split($3,a,"="); ke=a[2]} /^moto-exchange/ {split($3,a,"="); me=a[2]}
+  /^noaudit-exchange/ {split($3,a,"="); na=a[2]} /^keyless-exchange-again/ {split($3,a,"="); ke2=a[2]}
   /^keyless-getcalleridentity/ {split($3,a,"="); kg=a[2]} /^moto-getcalleridentity/ {split($3,a,"="); mg=a[2]}
   {print}
   END {
     if (me > 0) printf("AssumeRoleWithWebIdentity: keyless/moto = %.1fx\n", ke/me);
     if (mg > 0) printf("GetCallerIdentity: keyless/moto = %.1fx\n", kg/mg);
+    if (na > 0) printf("audit trail cost: %.0f%% of exchange throughput (mean of two audited runs vs the no-audit build)\n", 100*(1-((ke+ke2)/2)/na));
   }' "$WORK/results"
