@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"strings"
 	"time"
@@ -417,23 +418,11 @@ func NewEventID(r io.Reader) (string, error) {
 	if r == nil {
 		return "", fmt.Errorf("%w: no randomness source for eventID", ErrInvalidEvent)
 	}
-	var u [16]byte
-	if _, err := io.ReadFull(r, u[:]); err != nil {
+	u, err := uuid.NewRandomFromReader(r)
+	if err != nil {
 		return "", fmt.Errorf("audit: read eventID randomness: %w", err)
 	}
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:]), nil
+	return u.String(), nil
 }
 
 // RedactClaims returns a copy of claims with the values of the named claims

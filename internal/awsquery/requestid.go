@@ -1,28 +1,17 @@
 package awsquery
 
 import (
-	"encoding/hex"
 	"io"
+
+	"github.com/google/uuid"
 )
 
 // NewRequestID returns a random UUID (version 4) from rand, the shape AWS
 // uses for request ids.
 func NewRequestID(rand io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(rand, b[:]); err != nil {
+	u, err := uuid.NewRandomFromReader(rand)
+	if err != nil {
 		return "", err
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:]), nil
+	return u.String(), nil
 }
