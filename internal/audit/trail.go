@@ -374,12 +374,23 @@ func (t *Trail) runWriter() {
 	window.Stop()
 	defer window.Stop()
 	lastGroup := 0 // size of the previous group that held a durable event
+	// A rotation (Seal) waits for the events queued before it was asked:
+	// a Record that returned before Seal was called is sealed by it.
+	var pendingRotate chan rotation
+	rotateAfter := 0
 	for {
+		if pendingRotate != nil && rotateAfter <= 0 {
+			pendingRotate <- t.rotate(&dirty)
+			pendingRotate = nil
+		}
 		var first *writeReq
 		select {
 		case r, ok := <-t.reqs:
 			if !ok {
 				t.finishWriter(dirty)
+				if pendingRotate != nil {
+					pendingRotate <- rotation{active: math.MaxUint64}
+				}
 				return
 			}
 			first = r
@@ -393,7 +404,11 @@ func (t *Trail) runWriter() {
 			}
 			continue
 		case reply := <-t.rotateReqs:
-			reply <- t.rotate(&dirty)
+			if n := len(t.reqs); n > 0 {
+				pendingRotate, rotateAfter = reply, n
+			} else {
+				reply <- t.rotate(&dirty)
+			}
 			continue
 		}
 
@@ -439,6 +454,7 @@ func (t *Trail) runWriter() {
 		if hasDurable(batch) {
 			lastGroup = len(batch)
 		}
+		rotateAfter -= len(batch)
 
 		durable, err := t.writeBatch(batch, &buf)
 		if err == nil && len(buf) > 0 {
@@ -462,6 +478,10 @@ func (t *Trail) runWriter() {
 		clear(batch)
 		if closing {
 			t.finishWriter(dirty)
+			if pendingRotate != nil {
+				// The writer is done: everything journaled is sealable.
+				pendingRotate <- rotation{active: math.MaxUint64}
+			}
 			return
 		}
 		if dirty && flushC == nil {

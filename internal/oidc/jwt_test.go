@@ -53,9 +53,10 @@ func TestParseCompactBoundedAllocations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			small := testing.AllocsPerRun(20, func() { parseCompact(tc.small) })
 			large := testing.AllocsPerRun(20, func() { parseCompact(tc.large) })
-			// The count must not grow with the input (no split), and stays
-			// small (the race detector adds a few).
-			if large > small || large > 8 {
+			// The count must not grow with the input (a split would make
+			// thousands), and stays small; a couple of allocations of slack
+			// absorb the race detector's and the scheduler's noise.
+			if large > small+2 || large > 8 {
 				t.Errorf("%v allocations for %d bytes, %v for %d bytes", large, len(tc.large), small, len(tc.small))
 			}
 		})
