@@ -53,7 +53,7 @@ func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, er
 		opts.PollInterval = time.Second
 	}
 	return func(yield func(Entry, error) bool) {
-		r := &trailReader{dir: dir, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}}
+		r := &trailReader{dir: dir, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}, fromExtra: map[string]struct{}{}}
 		first := true
 		for {
 			if ctx.Err() != nil {
@@ -81,7 +81,12 @@ type trailReader struct {
 	dir         string
 	emitted     map[string]bool     // delivery files already read
 	fromJournal map[string]struct{} // eventIDs yielded from the journal, not yet met in a delivery file
+	// fromExtra holds the eventIDs of delivery files found on disk but not
+	// in the seal state read at the start (a seal that finished after the
+	// state was read): their events may still be in the journal too.
+	fromExtra map[string]struct{}
 	lastSeq     uint64              // highest journal seq yielded or known sealed
+	snapSealed  uint64              // LastSealedSeq of the state this scan started from
 	chainHead   string              // newest digest whose files are queued
 	segName     string              // journal segment being tailed
 	segOff      int64               // resume offset within segName
@@ -108,9 +113,11 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 		for _, p := range st.Pending {
 			files = append(files, p.Path)
 		}
+		known := len(files)
 		if first {
-			// Files outside the chain (a damaged chain, an injected file)
-			// are part of what is on disk; verify flags them.
+			// Files outside the chain (a damaged chain, an injected file, or
+			// one sealed since the state was read) are part of what is on
+			// disk; verify flags the foreign ones.
 			onDisk, err := listLogFiles(filepath.Join(r.dir, awsLogsDir), true)
 			if err != nil && !yield(Entry{}, err) {
 				return false
@@ -120,16 +127,17 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 				files = append(files, filepath.ToSlash(rel))
 			}
 		}
-		for _, rel := range files {
+		for i, rel := range files {
 			if r.emitted[rel] {
 				continue
 			}
 			r.emitted[rel] = true
-			if !r.emitFile(rel, yield) {
+			if !r.emitFile(rel, i >= known, yield) {
 				return false
 			}
 		}
 		r.lastSeq = max(r.lastSeq, st.LastSealedSeq)
+		r.snapSealed = st.LastSealedSeq
 		err = r.scanJournal(yield)
 		switch {
 		case errors.Is(err, errStop):
@@ -139,13 +147,18 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 		case err != nil:
 			return yield(Entry{}, err)
 		}
+		// A seal that finished while the journal was read may have retired
+		// frames this scan never saw: read the files it delivered.
+		if now, err := loadState(r.dir); err == nil && now != nil && now.LastSealedSeq != r.snapSealed && attempt < 10 {
+			continue
+		}
 		return true
 	}
 }
 
 var errStop = errors.New("consumer stopped")
 
-func (r *trailReader) emitFile(rel string, yield func(Entry, error) bool) bool {
+func (r *trailReader) emitFile(rel string, extra bool, yield func(Entry, error) bool) bool {
 	i := 0
 	for ev, err := range ReadLogFile(filepath.Join(r.dir, filepath.FromSlash(rel))) {
 		if err != nil {
@@ -156,6 +169,9 @@ func (r *trailReader) emitFile(rel string, yield func(Entry, error) bool) bool {
 		if _, seen := r.fromJournal[ev.EventID]; seen {
 			delete(r.fromJournal, ev.EventID)
 			continue
+		}
+		if extra {
+			r.fromExtra[ev.EventID] = struct{}{}
 		}
 		if !yield(Entry{Event: ev, Path: rel, Index: idx}, nil) {
 			return false
@@ -266,12 +282,25 @@ func (r *trailReader) readSegmentFrom(p, rel string, off int64, yield func(Entry
 		if fm.Seq <= r.lastSeq {
 			continue
 		}
+		if fm.Seq > r.lastSeq+1 {
+			// A gap: frames were sealed and their segment retired after this
+			// scan read the seal state. Rescan from the new state so their
+			// delivery file is read; a gap the state does not explain (a
+			// crash artefact) is read through.
+			if st, err := loadState(r.dir); err == nil && st != nil && st.LastSealedSeq != r.snapSealed {
+				return fr.Offset, errRescan
+			}
+		}
 		r.lastSeq = fm.Seq
 		ev := new(Event)
 		if err := json.Unmarshal(fm.Payload, ev); err != nil {
 			if !yield(Entry{}, fmt.Errorf("audit: %s seq %d: %w", rel, fm.Seq, err)) {
 				return fr.Offset, errStop
 			}
+			continue
+		}
+		if _, seen := r.fromExtra[ev.EventID]; seen {
+			delete(r.fromExtra, ev.EventID)
 			continue
 		}
 		r.fromJournal[ev.EventID] = struct{}{}
@@ -294,7 +323,7 @@ func (r *trailReader) scanForeign(yield func(Entry, error) bool) bool {
 			continue
 		}
 		r.emitted[rel] = true
-		if !r.emitFile(rel, yield) {
+		if !r.emitFile(rel, false, yield) {
 			return false
 		}
 	}
