@@ -84,12 +84,12 @@ type trailReader struct {
 	// fromExtra holds the eventIDs of delivery files found on disk but not
 	// in the seal state read at the start (a seal that finished after the
 	// state was read): their events may still be in the journal too.
-	fromExtra map[string]struct{}
-	lastSeq     uint64              // highest journal seq yielded or known sealed
-	snapSealed  uint64              // LastSealedSeq of the state this scan started from
-	chainHead   string              // newest digest whose files are queued
-	segName     string              // journal segment being tailed
-	segOff      int64               // resume offset within segName
+	fromExtra  map[string]struct{}
+	lastSeq    uint64 // highest journal seq yielded or known sealed
+	snapSealed uint64 // LastSealedSeq of the state this scan started from
+	chainHead  string // newest digest whose files are queued
+	segName    string // journal segment being tailed
+	segOff     int64  // resume offset within segName
 }
 
 // errRescan means the journal changed under the reader (a segment was
