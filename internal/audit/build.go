@@ -446,12 +446,23 @@ func RedactClaims(claims map[string]any, names []string) map[string]any {
 // secretKind classifies a (lowercased) key: token values are high-entropy,
 // so their hash is recorded (under key+"SHA256"); passwords and private keys
 // could be guessed from a hash, so they are dropped.
-func secretKind(lowerKey string) (hashed, dropped bool) {
-	switch lowerKey {
-	case "sessiontoken", "webidentitytoken", "samlassertion", "idtoken", "id_token", "token":
-		return true, false
-	case "secretaccesskey", "password", "newpassword", "oldpassword", "privatekey", "secretkey":
-		return false, true
+var (
+	hashedKeys  = []string{"sessiontoken", "webidentitytoken", "samlassertion", "idtoken", "id_token", "token"}
+	droppedKeys = []string{"secretaccesskey", "password", "newpassword", "oldpassword", "privatekey", "secretkey"}
+)
+
+// secretKind classifies a key case-insensitively without allocating (it
+// runs for every key of every event).
+func secretKind(key string) (hashed, dropped bool) {
+	for _, k := range hashedKeys {
+		if len(k) == len(key) && strings.EqualFold(k, key) {
+			return true, false
+		}
+	}
+	for _, k := range droppedKeys {
+		if len(k) == len(key) && strings.EqualFold(k, key) {
+			return false, true
+		}
 	}
 	return false, false
 }
@@ -469,7 +480,7 @@ func Scrub(ev *Event) {
 
 func scrubMap(m map[string]any) {
 	for k, v := range m {
-		hashed, dropped := secretKind(strings.ToLower(k))
+		hashed, dropped := secretKind(k)
 		switch {
 		case dropped:
 			delete(m, k)

@@ -1,11 +1,13 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"io"
 	"sync"
 	"time"
@@ -119,6 +121,23 @@ func (b bestEffort) Record(ctx context.Context, ev *Event, opts ...RecordOption)
 
 // marshalEvent validates and encodes an event compactly, normalising
 // eventTime to UTC seconds (CloudTrail's resolution) without touching ev.
+// eventJSONOptions write exactly the bytes encoding/json writes (sorted map
+// keys, v1 omitempty, encoding/json.Number verbatim) with the faster
+// encoding/json/v2 engine (go-json-experiment; the standard library's from
+// Go 1.27): event encoding is on every exchange's path. CloudTrail does not
+// HTML-escape (<, >, & appear in user agents).
+// TestMarshalEventMatchesEncodingJSON holds the equivalence.
+var eventJSONOptions = jsonv2.JoinOptions(
+	jsonv1.DefaultOptionsV1(),
+	jsontext.EscapeForHTML(false),
+	jsonv2.WithMarshalers(jsonv2.MarshalToFunc(func(enc *jsontext.Encoder, n json.Number) error {
+		if n == "" {
+			return enc.WriteToken(jsontext.Int(0))
+		}
+		return enc.WriteValue(jsontext.Value(n))
+	})),
+)
+
 func marshalEvent(ev *Event) ([]byte, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: nil event", ErrInvalidEvent)
@@ -131,12 +150,9 @@ func marshalEvent(ev *Event) ([]byte, error) {
 	if e.EventVersion == "" {
 		e.EventVersion = EventVersion
 	}
-	// CloudTrail does not HTML-escape (<, >, & appear in user agents).
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&e); err != nil {
+	b, err := jsonv2.Marshal(&e, eventJSONOptions)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return b, nil
 }

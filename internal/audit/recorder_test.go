@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 type syncBuffer struct {
@@ -99,4 +100,44 @@ func TestTrailIsRecorder(t *testing.T) {
 	var _ Recorder = (*Trail)(nil)
 	var _ Recorder = (*JSONLines)(nil)
 	var _ Recorder = Fanout()
+}
+
+// TestMarshalEventMatchesEncodingJSON: the faster engine must write exactly
+// what encoding/json writes, for every event kind and every value type a
+// caller may put in the free-form maps.
+func TestMarshalEventMatchesEncodingJSON(t *testing.T) {
+	c := newClock(t0)
+	b := testBuilder(5, c)
+	events := []*Event{callEvent(t, b, "GetCallerIdentity")}
+	ev, err := b.WebIdentityExchange(Call{SourceIP: "1.2.3.4", UserAgent: "ua <&> \u2028", RequestID: "r",
+		AdditionalEventData: map[string]any{"n": json.Number("1e3"), "i": int64(1) << 60, "f": 0.1, "nil": nil, "s": []string{"é", "\x01"}}}, Exchange{
+		RoleARN: "arn:aws:iam::123456789012:role/x", RoleSessionName: "s", ProviderARN: "arn:aws:iam::123456789012:oidc-provider/p",
+		Audience: "a", Subject: "s", IDToken: "x.y.z", Claims: map[string]any{"b": 1, "a": []any{"x", true, nil, json.Number("12345678901234567890")}, "z": map[string]any{"k": 1.5}},
+		Decision: "Deny", Trace: []byte(`{"z":1,"a":[1,2.50,"<"],"m":{"y":null}}`),
+		Credentials: &IssuedCredentials{AccessKeyID: "ASIA", SessionToken: "tok", Expiration: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events = append(events, ev)
+	for _, ev := range events {
+		got, err := marshalEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := *ev
+		e.EventTime = e.EventTime.UTC().Truncate(time.Second)
+		if e.EventVersion == "" {
+			e.EventVersion = EventVersion
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(&e); err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != strings.TrimSuffix(want.String(), "\n") {
+			t.Errorf("marshalEvent differs from encoding/json:\n got %s\nwant %s", got, want.String())
+		}
+	}
 }
