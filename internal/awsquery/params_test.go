@@ -202,6 +202,44 @@ func TestValidator(t *testing.T) {
 	}
 }
 
+func TestSensitiveLength(t *testing.T) {
+	const token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm8vciJ9.c2ln"
+	tests := []struct {
+		name      string
+		check     func(v *Validator)
+		wantMsg   string
+		wantValid bool
+	}{
+		{"sensitive too long", func(v *Validator) { v.SensitiveLength("WebIdentityToken", token, 4, 10) },
+			"1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length less than or equal to 10", false},
+		{"sensitive too short", func(v *Validator) { v.SensitiveLength("WebIdentityToken", "eyJ", 4, 0) },
+			"1 validation error detected: Value at 'webIdentityToken' failed to satisfy constraint: Member must have length greater than or equal to 4", false},
+		{"sensitive ok", func(v *Validator) { v.SensitiveLength("WebIdentityToken", token, 4, 20000) }, "", true},
+		{"plain shows value", func(v *Validator) { v.Length("RoleName", "abcdef", 1, 3) },
+			"1 validation error detected: Value 'abcdef' at 'roleName' failed to satisfy constraint: Member must have length less than or equal to 3", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v Validator
+			tt.check(&v)
+			err := v.Err()
+			if tt.wantValid {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			e, ok := errors.AsType[*Error](err)
+			if !ok {
+				t.Fatalf("err = %v", err)
+			}
+			if e.Message != tt.wantMsg {
+				t.Errorf("message\n got %q\nwant %q", e.Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
 func FuzzParseParams(f *testing.F) {
 	f.Add([]byte("Action=CreateRole&Version=2010-05-08&Tags.member.1.Key=a&Tags.member.1.Value=b"), "x=1")
 	f.Add([]byte("ClientIDList.member.1=a&ClientIDList.member.2=b"), "")

@@ -21,7 +21,11 @@ func (v *Validator) add(value *string, member, constraint string) {
 	if value != nil {
 		shown = "'" + truncate(*value, 256) + "'"
 	}
-	v.errs = append(v.errs, fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: Member must %s", shown, member, constraint))
+	v.addShown("Value "+shown+" at", member, constraint)
+}
+
+func (v *Validator) addShown(prefix, member, constraint string) {
+	v.errs = append(v.errs, fmt.Sprintf("%s '%s' failed to satisfy constraint: Member must %s", prefix, member, constraint))
 }
 
 // Required records a violation when the parameter is absent.
@@ -35,14 +39,23 @@ func (v *Validator) Required(p Params, name string) (string, bool) {
 
 // Length checks a string length in characters (AWS counts characters).
 func (v *Validator) Length(name, value string, min, max int) bool {
-	n := utf8.RuneCountInString(value)
+	return v.length(name, "Value '"+truncate(value, 256)+"' at", utf8.RuneCountInString(value), min, max)
+}
+
+// SensitiveLength is Length for a secret-bearing member (an ID token): the
+// message leaves the value out, as AWS's does for sensitive members.
+func (v *Validator) SensitiveLength(name, value string, min, max int) bool {
+	return v.length(name, "Value at", utf8.RuneCountInString(value), min, max)
+}
+
+func (v *Validator) length(name, prefix string, n, min, max int) bool {
 	ok := true
 	if n < min {
-		v.add(&value, lowerFirst(name), "have length greater than or equal to "+strconv.Itoa(min))
+		v.addShown(prefix, lowerFirst(name), "have length greater than or equal to "+strconv.Itoa(min))
 		ok = false
 	}
 	if max > 0 && n > max {
-		v.add(&value, lowerFirst(name), "have length less than or equal to "+strconv.Itoa(max))
+		v.addShown(prefix, lowerFirst(name), "have length less than or equal to "+strconv.Itoa(max))
 		ok = false
 	}
 	return ok

@@ -45,3 +45,22 @@ func TestNewIDRoundTrip(t *testing.T) {
 		t.Error("short account accepted")
 	}
 }
+
+func TestParseRoleARN(t *testing.T) {
+	for _, tc := range []struct {
+		arn, acct, name string
+		ok              bool
+	}{
+		{"arn:aws:iam::123456789012:role/ci/deploy", "123456789012", "deploy", true},
+		{"arn:aws:iam::123456789012:role/deploy", "123456789012", "deploy", true},
+		{"arn:aws:iam::123456789012:role/ci/", "", "", false},
+		{"arn:aws:iam::12345:role/x", "", "", false},
+		{"arn:aws:iam::123456789012:user/x", "", "", false},
+		{"arn:aws:sts::123456789012:assumed-role/r/s", "", "", false},
+	} {
+		acct, name, ok := ParseRoleARN(tc.arn)
+		if ok != tc.ok || acct != tc.acct || name != tc.name {
+			t.Errorf("ParseRoleARN(%q) = %q %q %v", tc.arn, acct, name, ok)
+		}
+	}
+}

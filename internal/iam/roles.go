@@ -545,12 +545,21 @@ func (s *Service) deleteRolePolicy(ctx context.Context, r *awsquery.Request) (an
 	return nil, storeErr(err)
 }
 
-// roleNameFromARN returns the role name of an IAM role ARN.
-func roleNameFromARN(arn string) (string, bool) {
-	_, rest, ok := strings.Cut(arn, ":role/")
+// ParseRoleARN splits arn:aws:iam::ACCOUNT:role/PATH/NAME into the
+// account and the role name (the path is not part of the name).
+func ParseRoleARN(arn string) (account, name string, ok bool) {
+	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::")
 	if !ok {
-		return "", false
+		return "", "", false
 	}
-	i := strings.LastIndexByte(rest, '/')
-	return rest[i+1:], rest[i+1:] != ""
+	account, res, ok := strings.Cut(rest, ":")
+	if !ok || !ValidAccountID(account) {
+		return "", "", false
+	}
+	path, ok := strings.CutPrefix(res, "role/")
+	if !ok || path == "" || strings.HasSuffix(path, "/") {
+		return "", "", false
+	}
+	name = path[strings.LastIndexByte(path, '/')+1:]
+	return account, name, name != ""
 }

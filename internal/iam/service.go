@@ -11,6 +11,7 @@ import (
 	"io"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -203,10 +204,10 @@ func parseTags(p awsquery.Params, param string, caseInsensitive bool, max int, q
 	seen := map[string]bool{}
 	out := make([]store.Tag, 0, len(tags))
 	for i, t := range tags {
-		member := param + "." + itoa(i+1) + ".member.key"
+		member := param + "." + strconv.Itoa(i+1) + ".member.key"
 		v.Length(member, t.Key, 1, 128)
 		v.Pattern(member, t.Key, reTagKey, shownTagKey)
-		vm := param + "." + itoa(i+1) + ".member.value"
+		vm := param + "." + strconv.Itoa(i+1) + ".member.value"
 		v.Length(vm, t.Value, 0, 256)
 		v.Pattern(vm, t.Value, reTagValue, shownTagValue)
 		k := t.Key
@@ -389,13 +390,6 @@ func urlEncode(s string) string {
 		b.WriteByte(hex[c&15])
 	}
 	return b.String()
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
 
 // validatePolicyDocument applies the model's constraints and the policy

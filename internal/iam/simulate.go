@@ -277,8 +277,8 @@ func (s *Service) simulatePrincipalPolicy(ctx context.Context, r *awsquery.Reque
 	if err != nil {
 		return nil, err
 	}
-	name, ok := roleNameFromARN(src)
-	if !ok || accountOfARN(src) != s.account {
+	acct, name, ok := ParseRoleARN(src)
+	if !ok || acct != s.account {
 		return nil, invalid("PolicySourceArn %s is not a role of this account: keyless simulates roles (arn:aws:iam::%s:role/NAME).", truncateDoc(src), s.account)
 	}
 	role, err := s.loadRole(ctx, name)

@@ -105,7 +105,7 @@ func (s *Service) assume(ctx context.Context, r *awsquery.Request, x *exchange) 
 	}
 	rawToken, ok := v.Required(p, "WebIdentityToken")
 	if ok {
-		v.Length("WebIdentityToken", rawToken, 4, 20000)
+		v.SensitiveLength("WebIdentityToken", rawToken, 4, 20000)
 	}
 	if pid, ok := p.Get("ProviderId"); ok {
 		v.Length("ProviderId", pid, 4, 2048)
@@ -134,7 +134,7 @@ func (s *Service) assume(ctx context.Context, r *awsquery.Request, x *exchange) 
 	if _, ok := p.Get("ProviderId"); ok {
 		return nil, awsquery.NewError(awsquery.CodeValidationError, "ProviderId is only for OAuth 2.0 access tokens from www.amazon.com and graph.facebook.com; do not set it with an OpenID Connect ID token.")
 	}
-	roleAccount, roleName, ok := parseRoleARN(roleARN)
+	roleAccount, roleName, ok := iam.ParseRoleARN(roleARN)
 	if !ok {
 		return nil, awsquery.NewError(awsquery.CodeValidationError, "Request ARN is invalid")
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -140,24 +139,6 @@ func (c *policyCache) get(doc string, kind policy.Kind) (*policy.Policy, error) 
 	c.m[h] = p
 	c.mu.Unlock()
 	return p, nil
-}
-
-// parseRoleARN splits arn:aws:iam::ACCOUNT:role/PATH/NAME.
-func parseRoleARN(arn string) (account, name string, ok bool) {
-	rest, ok := strings.CutPrefix(arn, "arn:aws:iam::")
-	if !ok {
-		return "", "", false
-	}
-	account, res, ok := strings.Cut(rest, ":")
-	if !ok || !iam.ValidAccountID(account) {
-		return "", "", false
-	}
-	path, ok := strings.CutPrefix(res, "role/")
-	if !ok || path == "" || strings.HasSuffix(path, "/") {
-		return "", "", false
-	}
-	name = path[strings.LastIndexByte(path, '/')+1:]
-	return account, name, name != ""
 }
 
 var errNoSession = errors.New("sts: caller is not a session")
