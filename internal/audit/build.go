@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/google/uuid"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -250,7 +251,7 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		c.ResponseElements = resp
 	}
 
-	add := map[string]any{}
+	add := make(map[string]any, len(c.AdditionalEventData)+9)
 	for k, v := range c.AdditionalEventData {
 		add[k] = v
 	}
@@ -291,11 +292,7 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		add[KeyTrustTrace] = v
 	}
 	if run := CIRunFromClaims(x.Issuer, claims); run != nil {
-		v, err := jsonValue(run)
-		if err != nil {
-			return nil, err
-		}
-		add[KeyCIRun] = v
+		add[KeyCIRun] = run.jsonObject()
 	}
 	c.AdditionalEventData = add
 	return b.APICall(c)
@@ -427,14 +424,20 @@ func NewEventID(r io.Reader) (string, error) {
 
 // RedactClaims returns a copy of claims with the values of the named claims
 // replaced by RedactedMarker. Only top-level claim names are matched, exactly.
+//
+// When nothing needs replacing (no named claim present, no claim that
+// [Scrub] would rewrite) claims itself is returned: copying every token's
+// claims would cost each exchange a map allocation for nothing.
 func RedactClaims(claims map[string]any, names []string) map[string]any {
 	if claims == nil {
 		return nil
 	}
-	out := make(map[string]any, len(claims))
-	for k, v := range claims {
-		out[k] = v
+	if !needsScrub(claims) && !slices.ContainsFunc(names, func(n string) bool { _, ok := claims[n]; return ok }) {
+		return claims
 	}
+	// A deep copy: Scrub rewrites secret keys at any depth, and must not
+	// rewrite the caller's nested objects.
+	out := copyJSON(claims).(map[string]any)
 	for _, n := range names {
 		if _, ok := out[n]; ok {
 			out[n] = RedactedMarker
@@ -443,26 +446,34 @@ func RedactClaims(claims map[string]any, names []string) map[string]any {
 	return out
 }
 
-// secretKind classifies a (lowercased) key: token values are high-entropy,
-// so their hash is recorded (under key+"SHA256"); passwords and private keys
-// could be guessed from a hash, so they are dropped.
-var (
-	hashedKeys  = []string{"sessiontoken", "webidentitytoken", "samlassertion", "idtoken", "id_token", "token"}
-	droppedKeys = []string{"secretaccesskey", "password", "newpassword", "oldpassword", "privatekey", "secretkey"}
-)
-
-// secretKind classifies a key case-insensitively without allocating (it
-// runs for every key of every event).
+// secretKind classifies a key case-insensitively: token values are
+// high-entropy, so their hash is recorded (under key+"SHA256"); passwords
+// and private keys could be guessed from a hash, so they are dropped. It
+// runs for every key of every event, hence the switch on length and no
+// allocation.
 func secretKind(key string) (hashed, dropped bool) {
-	for _, k := range hashedKeys {
-		if len(k) == len(key) && strings.EqualFold(k, key) {
-			return true, false
-		}
-	}
-	for _, k := range droppedKeys {
-		if len(k) == len(key) && strings.EqualFold(k, key) {
-			return false, true
-		}
+	eq := func(k string) bool { return strings.EqualFold(key, k) }
+	switch len(key) {
+	case 5:
+		return eq("token"), false
+	case 7:
+		return eq("idtoken"), false
+	case 8:
+		return eq("id_token"), eq("password")
+	case 9:
+		return false, eq("secretkey")
+	case 10:
+		return false, eq("privatekey")
+	case 11:
+		return false, eq("newpassword") || eq("oldpassword")
+	case 12:
+		return eq("sessiontoken"), false
+	case 13:
+		return eq("samlassertion"), false
+	case 15:
+		return false, eq("secretaccesskey")
+	case 16:
+		return eq("webidentitytoken"), false
 	}
 	return false, false
 }
@@ -476,6 +487,63 @@ func Scrub(ev *Event) {
 	scrubMap(ev.RequestParameters)
 	scrubMap(ev.ResponseElements)
 	scrubMap(ev.AdditionalEventData)
+}
+
+// copyJSON copies the objects and arrays of a generic JSON value; scalars
+// are shared.
+func copyJSON(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = copyJSON(e)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return x
+		}
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = copyJSON(e)
+		}
+		return s
+	case []map[string]any:
+		if x == nil {
+			return x
+		}
+		s := make([]map[string]any, len(x))
+		for i, e := range x {
+			s[i] = copyJSON(e).(map[string]any)
+		}
+		return s
+	}
+	return v
+}
+
+// needsScrub reports whether Scrub would change v (a secret-bearing key at
+// any depth).
+func needsScrub(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if hashed, dropped := secretKind(k); hashed || dropped || needsScrub(e) {
+				return true
+			}
+		}
+	case []any:
+		return slices.ContainsFunc(x, needsScrub)
+	case []map[string]any:
+		for _, e := range x {
+			if needsScrub(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func scrubMap(m map[string]any) {
@@ -529,9 +597,17 @@ func truncateUTF8(s string, n int) string {
 // arnAccount returns the account field of an ARN (the fifth colon-separated
 // part), or "".
 func arnAccount(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
+	rest := arn
+	for range 4 {
+		_, after, ok := strings.Cut(rest, ":")
+		if !ok {
+			return ""
+		}
+		rest = after
+	}
+	account, _, ok := strings.Cut(rest, ":")
+	if !ok {
 		return ""
 	}
-	return parts[4]
+	return account
 }

@@ -117,6 +117,9 @@ func claimString(v any) string {
 // githubServer is https://github.com, or the GitHub Enterprise Server whose
 // issuer is https://HOST/_services/token.
 func githubServer(issuer string) string {
+	if issuer == "https://token.actions.githubusercontent.com" {
+		return "https://github.com" // github.com's issuer: no parsing on the common path
+	}
 	if u, err := url.Parse(issuer); err == nil && u.Scheme == "https" && strings.HasPrefix(u.Path, "/_services/token") {
 		return "https://" + u.Host
 	}
@@ -131,4 +134,23 @@ func httpsBase(issuer string) string {
 		return ""
 	}
 	return strings.TrimRight(issuer, "/")
+}
+
+// jsonObject is r as the generic JSON object decoding its JSON gives (so an
+// event reads back as it was written), without a JSON round trip on the
+// exchange path.
+func (r *CIRun) jsonObject() map[string]any {
+	m := make(map[string]any, 9)
+	m["provider"] = r.Provider
+	for _, f := range [...]struct {
+		k, v string
+	}{
+		{"project", r.Project}, {"workflow", r.Workflow}, {"job", r.Job}, {"runId", r.RunID},
+		{"runAttempt", r.RunAttempt}, {"ref", r.Ref}, {"sha", r.SHA}, {"buildUrl", r.BuildURL},
+	} {
+		if f.v != "" {
+			m[f.k] = f.v
+		}
+	}
+	return m
 }

@@ -464,8 +464,19 @@ func TestCIRunFromClaims(t *testing.T) {
 		{"unknown provider", "https://issuer.example.com", map[string]any{"sub": "x"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if d := cmp.Diff(tc.want, CIRunFromClaims(tc.issuer, tc.claims)); d != "" {
+			got := CIRunFromClaims(tc.issuer, tc.claims)
+			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
+			}
+			if got != nil {
+				// The event holds the run as the object its JSON decodes to.
+				want, err := jsonValue(got)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(want, any(got.jsonObject())); d != "" {
+					t.Errorf("jsonObject differs from the decoded JSON (-want +got):\n%s", d)
+				}
 			}
 		})
 	}
@@ -601,4 +612,87 @@ func FuzzRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExchangeDoesNotMutateClaims: claims are shared with the event when
+// nothing in them needs redacting or scrubbing, copied otherwise; the
+// caller's map is never changed either way.
+func TestExchangeDoesNotMutateClaims(t *testing.T) {
+	b := testBuilder(7, newClock(t0))
+	b.RedactClaims = []string{"email"}
+	for _, tc := range []struct {
+		name   string
+		claims func() map[string]any
+		check  func(t *testing.T, got map[string]any)
+	}{
+		{"clean", func() map[string]any { return map[string]any{"sub": "s", "n": []any{map[string]any{"a": 1}}} }, nil},
+		{"redacted", func() map[string]any { return map[string]any{"sub": "s", "email": "a@b.c"} }, func(t *testing.T, got map[string]any) {
+			if got["email"] != RedactedMarker {
+				t.Errorf("email = %v, want redacted", got["email"])
+			}
+		}},
+		{"nested secret", func() map[string]any {
+			return map[string]any{"sub": "s", "extra": map[string]any{"id_token": "secret-value"}}
+		}, func(t *testing.T, got map[string]any) {
+			if strings.Contains(fmt.Sprint(got), "secret-value") {
+				t.Errorf("nested id_token recorded in clear: %v", got)
+			}
+		}},
+		{"top-level token", func() map[string]any { return map[string]any{"sub": "s", "token": "secret-value"} }, func(t *testing.T, got map[string]any) {
+			if _, ok := got["token"]; ok || got["tokenSHA256"] != SHA256Hex("secret-value") {
+				t.Errorf("token claim not hashed: %v", got)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := tc.claims()
+			ev, err := b.WebIdentityExchange(Call{}, Exchange{RoleARN: "arn:aws:iam::123456789012:role/r", Subject: "s", Claims: claims})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tc.claims(), claims); d != "" {
+				t.Errorf("caller's claims changed (-before +after):\n%s", d)
+			}
+			got := ev.AdditionalEventData[KeyTokenClaims].(map[string]any)
+			if tc.check != nil {
+				tc.check(t, got)
+			}
+		})
+	}
+}
+
+func TestSecretKind(t *testing.T) {
+	hashed := []string{"sessionToken", "SessionToken", "webIdentityToken", "SAMLAssertion", "idToken", "id_token", "token", "TOKEN"}
+	dropped := []string{"secretAccessKey", "password", "newPassword", "oldPassword", "privateKey", "secretKey", "PASSWORD"}
+	plain := []string{"", "tokens", "tokenSHA256", "accessKeyId", "passwd", "id-token", "session_token", "roleArn", "sub", "secretkeys"}
+	for _, k := range hashed {
+		if h, d := secretKind(k); !h || d {
+			t.Errorf("secretKind(%q) = %v, %v; want hashed", k, h, d)
+		}
+	}
+	for _, k := range dropped {
+		if h, d := secretKind(k); h || !d {
+			t.Errorf("secretKind(%q) = %v, %v; want dropped", k, h, d)
+		}
+	}
+	for _, k := range plain {
+		if h, d := secretKind(k); h || d {
+			t.Errorf("secretKind(%q) = %v, %v; want neither", k, h, d)
+		}
+	}
+}
+
+func TestARNAccount(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:iam::123456789012:role/x":            "123456789012",
+		"arn:aws:iam::123456789012:role/a:b":          "123456789012",
+		"arn:aws:s3:::bucket":                         "",
+		"arn:aws:iam::123456789012":                   "",
+		"not-an-arn":                                  "",
+		"arn:aws-cn:sts::000000000000:assumed-role/r": "000000000000",
+	} {
+		if got := arnAccount(arn); got != want {
+			t.Errorf("arnAccount(%q) = %q, want %q", arn, got, want)
+		}
+	}
 }

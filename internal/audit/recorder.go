@@ -23,6 +23,33 @@ type Recorder interface {
 	Record(ctx context.Context, ev *Event, opts ...RecordOption) error
 }
 
+// Pending is an event a recorder has accepted and may still be making
+// durable. Wait must be called exactly once.
+type Pending interface {
+	Wait(ctx context.Context) error
+}
+
+// Starter is implemented by recorders that can accept an event and let the
+// caller do other work (render its response) while the event is made
+// durable: the work overlaps the journal's fsync instead of following it.
+type Starter interface {
+	Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pending, error)
+}
+
+// Start hands ev to r: through r's Start when r is a [Starter], otherwise by
+// recording it synchronously.
+func Start(ctx context.Context, r Recorder, ev *Event, opts ...RecordOption) (Pending, error) {
+	if s, ok := r.(Starter); ok {
+		return s.Start(ctx, ev, opts...)
+	}
+	return completed{}, r.Record(ctx, ev, opts...)
+}
+
+// completed is the Pending of an event whose record is already final.
+type completed struct{}
+
+func (completed) Wait(context.Context) error { return nil }
+
 // RecordOption tunes one Record call.
 type RecordOption func(*recordOptions)
 
@@ -92,11 +119,34 @@ func Fanout(rs ...Recorder) Recorder { return fanout(rs) }
 type fanout []Recorder
 
 func (f fanout) Record(ctx context.Context, ev *Event, opts ...RecordOption) error {
-	var errs []error
+	p, err := f.Start(ctx, ev, opts...)
+	return errors.Join(err, p.Wait(ctx))
+}
+
+// Start starts the event on every recorder (each encodes it before Start
+// returns, so ev is not retained) and waits for all of them in Wait.
+func (f fanout) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pending, error) {
+	var (
+		errs    []error
+		pending fanoutPending
+	)
 	for _, r := range f {
-		if err := r.Record(ctx, ev, opts...); err != nil {
+		p, err := Start(ctx, r, ev, opts...)
+		if err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		pending = append(pending, p)
+	}
+	return pending, errors.Join(errs...)
+}
+
+type fanoutPending []Pending
+
+func (f fanoutPending) Wait(ctx context.Context) error {
+	var errs []error
+	for _, p := range f {
+		errs = append(errs, p.Wait(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -113,20 +163,41 @@ type bestEffort struct {
 }
 
 func (b bestEffort) Record(ctx context.Context, ev *Event, opts ...RecordOption) error {
-	if err := b.r.Record(ctx, ev, opts...); err != nil && b.onError != nil {
+	b.report(b.r.Record(ctx, ev, opts...))
+	return nil
+}
+
+func (b bestEffort) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pending, error) {
+	p, err := Start(ctx, b.r, ev, opts...)
+	if err != nil {
+		b.report(err)
+		return completed{}, nil
+	}
+	return bestEffortPending{p: p, b: b}, nil
+}
+
+func (b bestEffort) report(err error) {
+	if err != nil && b.onError != nil {
 		b.onError(err)
 	}
+}
+
+type bestEffortPending struct {
+	p Pending
+	b bestEffort
+}
+
+func (p bestEffortPending) Wait(ctx context.Context) error {
+	p.b.report(p.p.Wait(ctx))
 	return nil
 }
 
 // marshalEvent validates and encodes an event compactly, normalising
 // eventTime to UTC seconds (CloudTrail's resolution) without touching ev.
-// eventJSONOptions write exactly the bytes encoding/json writes (sorted map
-// keys, v1 omitempty, encoding/json.Number verbatim) with the faster
-// encoding/json/v2 engine (go-json-experiment; the standard library's from
-// Go 1.27): event encoding is on every exchange's path. CloudTrail does not
-// HTML-escape (<, >, & appear in user agents).
-// TestMarshalEventMatchesEncodingJSON holds the equivalence.
+// The bytes are exactly those encoding/json writes with HTML escaping off
+// (see appendEvent). eventJSONOptions configure the encoding/json/v2 engine
+// (go-json-experiment; the standard library's from Go 1.27) to write the
+// same bytes, for values of types appendEvent does not know.
 var eventJSONOptions = jsonv2.JoinOptions(
 	jsonv1.DefaultOptionsV1(),
 	jsontext.EscapeForHTML(false),
@@ -139,20 +210,21 @@ var eventJSONOptions = jsonv2.JoinOptions(
 )
 
 func marshalEvent(ev *Event) ([]byte, error) {
+	return encodeEvent(make([]byte, 0, 4096), ev)
+}
+
+// encodeEvent is marshalEvent appending to dst.
+func encodeEvent(dst []byte, ev *Event) ([]byte, error) {
 	if ev == nil {
-		return nil, fmt.Errorf("%w: nil event", ErrInvalidEvent)
+		return dst, fmt.Errorf("%w: nil event", ErrInvalidEvent)
 	}
 	if ev.EventID == "" || ev.EventTime.IsZero() {
-		return nil, fmt.Errorf("%w: eventID and eventTime are required", ErrInvalidEvent)
+		return dst, fmt.Errorf("%w: eventID and eventTime are required", ErrInvalidEvent)
 	}
 	e := *ev
 	e.EventTime = e.EventTime.UTC().Truncate(time.Second)
 	if e.EventVersion == "" {
 		e.EventVersion = EventVersion
 	}
-	b, err := jsonv2.Marshal(&e, eventJSONOptions)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
-	}
-	return b, nil
+	return appendEvent(dst, &e)
 }

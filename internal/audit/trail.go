@@ -116,6 +116,13 @@ type Trail struct {
 	stats   counters
 	metrics *metrics
 
+	// Encoded events and write requests are recycled: they are per-event
+	// garbage on the exchange path otherwise. A payload buffer goes back
+	// once the writer has copied it into its frame buffer; a request once
+	// its caller has read the result.
+	payloads sync.Pool // *[]byte
+	requests sync.Pool // *writeReq
+
 	// Owned by the writer goroutine (and by Open before it starts).
 	seg       *os.File
 	segFirst  uint64
@@ -125,9 +132,48 @@ type Trail struct {
 }
 
 type writeReq struct {
+	t       *Trail
 	payload []byte
+	buf     *[]byte // payload's pooled storage; nil once released
 	durable bool
-	done    chan error // buffered; nil for batched events
+	done    chan error // buffered, capacity 1
+}
+
+// maxPooledPayload keeps unusually large events' buffers out of the pool.
+const maxPooledPayload = 64 << 10
+
+func (t *Trail) newRequest(durable bool) *writeReq {
+	r, _ := t.requests.Get().(*writeReq)
+	if r == nil {
+		r = &writeReq{t: t, done: make(chan error, 1)}
+	}
+	r.durable = durable
+	if bp, _ := t.payloads.Get().(*[]byte); bp != nil {
+		r.buf = bp
+	} else {
+		b := make([]byte, 0, 4096)
+		r.buf = &b
+	}
+	return r
+}
+
+// releasePayload returns r's payload storage to the pool; r.payload must not
+// be used afterwards.
+func (t *Trail) releasePayload(r *writeReq) {
+	if r.buf == nil {
+		return
+	}
+	if cap(r.payload) <= maxPooledPayload {
+		*r.buf = r.payload[:0]
+		t.payloads.Put(r.buf)
+	}
+	r.buf, r.payload = nil, nil
+}
+
+// releaseRequest recycles r once nothing will send on or read from r.done.
+func (t *Trail) releaseRequest(r *writeReq) {
+	t.releasePayload(r)
+	t.requests.Put(r)
 }
 
 type rotation struct {
@@ -271,44 +317,67 @@ func (t *Trail) hook(step string) {
 // EnqueueTimeout (or ctx) and then fails with ErrBackpressure, so memory
 // stays bounded when the disk is slow. ev is not retained.
 func (t *Trail) Record(ctx context.Context, ev *Event, opts ...RecordOption) error {
-	o := applyRecordOptions(opts)
-	payload, err := marshalEvent(ev)
+	p, err := t.Start(ctx, ev, opts...)
 	if err != nil {
 		return err
 	}
+	return p.Wait(ctx)
+}
+
+// Start encodes ev and queues it for the journal like Record, without
+// waiting for a durable event's fsync: the returned Pending's Wait does
+// that. ev is not retained.
+func (t *Trail) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pending, error) {
+	o := applyRecordOptions(opts)
+	req := t.newRequest(o.durable)
+	payload, err := encodeEvent(*req.buf, ev)
+	req.payload = payload
+	if err != nil {
+		t.releaseRequest(req)
+		return nil, err
+	}
 	if len(payload) > t.opts.MaxEventBytes {
-		return fmt.Errorf("%w: %d bytes (limit %d), eventID %s", ErrEventTooLarge, len(payload), t.opts.MaxEventBytes, ev.EventID)
+		t.releaseRequest(req)
+		return nil, fmt.Errorf("%w: %d bytes (limit %d), eventID %s", ErrEventTooLarge, len(payload), t.opts.MaxEventBytes, ev.EventID)
 	}
 	if err := t.failure(); err != nil {
-		return err
+		t.releaseRequest(req)
+		return nil, err
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return ErrClosed
+		t.releaseRequest(req)
+		return nil, ErrClosed
 	}
 	t.senders.Add(1)
 	t.mu.Unlock()
 
-	req := &writeReq{payload: payload, durable: o.durable}
-	if o.durable {
-		req.done = make(chan error, 1)
-	}
 	err = t.enqueue(ctx, req)
 	t.senders.Done()
 	if err != nil {
 		t.stats.rejected.Add(1)
-		return err
+		t.releaseRequest(req)
+		return nil, err
 	}
+	// From here the writer owns the request: it recycles a batched one
+	// itself and replies on a durable one's done channel.
 	if !o.durable {
-		return nil
+		return completed{}, nil
 	}
+	return req, nil
+}
+
+// Wait waits for the durable write of a request Start queued.
+func (r *writeReq) Wait(ctx context.Context) error {
 	select {
-	case err := <-req.done:
+	case err := <-r.done:
+		r.t.releaseRequest(r)
 		return err
 	case <-ctx.Done():
 		// The event may still be written; the caller must treat the
-		// operation as failed (no credentials handed out).
+		// operation as failed (no credentials handed out). r is not
+		// recycled: the writer will still reply on it.
 		return fmt.Errorf("audit: waiting for durable write: %w", ctx.Err())
 	}
 }
@@ -471,8 +540,10 @@ func (t *Trail) runWriter() {
 			err = t.failure()
 		}
 		for _, r := range batch {
-			if r.done != nil {
+			if r.durable {
 				r.done <- err
+			} else {
+				t.releaseRequest(r)
 			}
 		}
 		clear(batch)
@@ -505,6 +576,7 @@ func (t *Trail) writeBatch(batch []*writeReq, buf *[]byte) (durable bool, err er
 	}
 	for _, r := range batch {
 		*buf = appendFrame(*buf, t.nextSeq, r.payload)
+		t.releasePayload(r)
 		t.nextSeq++
 		durable = durable || r.durable
 	}

@@ -135,28 +135,61 @@ func MarshalError(buf *bytes.Buffer, ns, requestID string, e *Error) error {
 
 // WriteResponse writes a success response with AWS's headers.
 func WriteResponse(w http.ResponseWriter, ns, action, requestID string, result any) error {
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer bufPool.Put(buf)
-	if err := MarshalResponse(buf, ns, action, requestID, result); err != nil {
-		// Encoding our own types can only fail on a programming error;
-		// answer with the envelope rather than half a document.
-		return WriteError(w, ns, requestID, Internal(CodeInternalFailure, err))
-	}
-	writeXML(w, http.StatusOK, requestID, buf.Bytes())
+	RenderResponse(ns, action, requestID, result).Write(w)
 	return nil
 }
 
-// WriteError writes the ErrorResponse envelope with the status for e.
+// WriteError writes an error response with AWS's headers.
 func WriteError(w http.ResponseWriter, ns, requestID string, e *Error) error {
+	RenderError(ns, requestID, e).Write(w)
+	return nil
+}
+
+// Rendered is a response rendered ahead of writing it, so that a handler can
+// build it while it waits for something else (the audit trail's fsync) and
+// then only copy bytes. Write (or Discard) must be called exactly once.
+type Rendered struct {
+	status    int
+	requestID string
+	buf       *bytes.Buffer
+}
+
+// RenderResponse renders a success response.
+func RenderResponse(ns, action, requestID string, result any) Rendered {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
-	if err := MarshalError(buf, ns, requestID, e); err != nil {
-		return err
+	if err := MarshalResponse(buf, ns, action, requestID, result); err != nil {
+		// Encoding our own types can only fail on a programming error;
+		// answer with the envelope rather than half a document.
+		bufPool.Put(buf)
+		return RenderError(ns, requestID, Internal(CodeInternalFailure, err))
 	}
-	writeXML(w, e.HTTPStatus(), requestID, buf.Bytes())
-	return nil
+	return Rendered{status: http.StatusOK, requestID: requestID, buf: buf}
+}
+
+// RenderError renders an error response.
+func RenderError(ns, requestID string, e *Error) Rendered {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := MarshalError(buf, ns, requestID, e); err != nil {
+		// The envelope holds only strings; encoding/xml cannot fail on it
+		// short of a broken writer, so a bare status is the fallback.
+		buf.Reset()
+	}
+	return Rendered{status: e.HTTPStatus(), requestID: requestID, buf: buf}
+}
+
+// Write sends the rendered response.
+func (r Rendered) Write(w http.ResponseWriter) {
+	writeXML(w, r.status, r.requestID, r.buf.Bytes())
+	r.Discard()
+}
+
+// Discard releases a rendered response that will not be sent.
+func (r Rendered) Discard() {
+	if r.buf != nil {
+		bufPool.Put(r.buf)
+	}
 }
 
 func writeXML(w http.ResponseWriter, status int, requestID string, body []byte) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/sigv4"
 )
@@ -20,8 +21,11 @@ import (
 type Authorizer func(ctx context.Context, r *awsquery.Request, a awsquery.Action) error
 
 // Recorder is the one place every API call's audit event goes through.
+// StartCall records call's event; when the event must be durable the
+// returned Pending's Wait (called exactly once) reports when it is, so the
+// response can be rendered in the meantime. On error the Pending is nil.
 type Recorder interface {
-	RecordCall(ctx context.Context, call *Call) error
+	StartCall(ctx context.Context, call *Call) (audit.Pending, error)
 }
 
 // Call is everything known about one finished API call, for the audit
@@ -64,23 +68,38 @@ func (q *queryAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if action.Service == "iam" {
 		ns = awsquery.NamespaceIAM
 	}
+	render := func() awsquery.Rendered {
+		if aerr != nil {
+			return awsquery.RenderError(ns, reqID, aerr)
+		}
+		return awsquery.RenderResponse(ns, action.Name, reqID, result)
+	}
+	var resp awsquery.Rendered
 	if action.Handle != nil && (req.Caller != nil || action.Unsigned) && q.recorder != nil {
 		call := &Call{Action: action, Request: req, Result: result, Err: aerr, Durable: req.Note.Durable}
-		if rerr := q.recorder.RecordCall(r.Context(), call); rerr != nil {
+		pending, rerr := q.recorder.StartCall(r.Context(), call)
+		if rerr == nil {
+			// Render while the journal syncs; nothing is sent before the
+			// event is durable.
+			resp = render()
+			rerr = pending.Wait(r.Context())
+		}
+		if rerr != nil {
 			q.log.ErrorContext(r.Context(), "audit record failed", "request_id", reqID, "action", action.Name, "err", rerr)
 			if req.Note.Durable {
 				// Credentials must not leave the server unless their
 				// issuance is on record.
+				resp.Discard()
+				resp = awsquery.Rendered{}
 				aerr, result = awsquery.Internal(awsquery.CodeServiceUnavailable, rerr), nil
 				aerr.Message = "The request could not be recorded in the audit trail. Retry the request."
 			}
 		}
 	}
-	if aerr != nil {
-		_ = awsquery.WriteError(w, ns, reqID, aerr)
-	} else {
-		_ = awsquery.WriteResponse(w, ns, action.Name, reqID, result)
+	if resp == (awsquery.Rendered{}) {
+		resp = render()
 	}
+	resp.Write(w)
 	q.finish(r, req, action, aerr, start)
 }
 

@@ -153,7 +153,7 @@ type auditRecorder struct {
 	account string
 }
 
-func (a *auditRecorder) RecordCall(ctx context.Context, call *Call) error {
+func (a *auditRecorder) StartCall(ctx context.Context, call *Call) (audit.Pending, error) {
 	r := call.Request
 	c := audit.Call{
 		Time: r.Time, Source: call.Action.Service + ".amazonaws.com", Name: call.Action.Name, Region: r.Region,
@@ -184,12 +184,12 @@ func (a *auditRecorder) RecordCall(ctx context.Context, call *Call) error {
 		ev, err = a.b.APICall(c)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if call.Durable {
-		return a.rec.Record(ctx, ev, audit.Durable())
+		return audit.Start(ctx, a.rec, ev, audit.Durable())
 	}
-	return a.rec.Record(ctx, ev)
+	return audit.Start(ctx, a.rec, ev)
 }
 
 // identity is the userIdentity of a signed call's caller.
@@ -302,6 +302,15 @@ func lowerCamel(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
+// groupCommitWindow maps the config's window to audit.Options, where zero
+// means the package default and a negative value disables the window.
+func groupCommitWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // openAudit opens the trail and builds the recorder.
 func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
 	key, err := auditSigningKey(ctx, s.store, s.master, o.Rand, o.Now())
@@ -313,7 +322,7 @@ func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
 		Dir: AuditDir(cfg.Data), AccountID: s.account, Region: cfg.Region,
 		SigningKey: key, Head: storeHead{s.store},
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "audit"), Registerer: s.metrics.reg,
-		SealInterval: interval,
+		SealInterval: interval, GroupCommitWindow: groupCommitWindow(cfg.Audit.GroupCommitWindow.D()),
 	})
 	if err != nil {
 		return fmt.Errorf("audit trail: %w", err)
