@@ -160,7 +160,10 @@ type Exchange struct {
 
 	// Token details. IDToken is hashed and dropped; Claims are recorded
 	// after redaction; JTI defaults to the "jti" claim.
-	IDToken            string
+	IDToken string
+	// IDTokenSHA256, when set, is the lowercase hex SHA-256 of IDToken
+	// already computed by the validator; it spares hashing the token twice.
+	IDTokenSHA256      string
 	JTI                string
 	Claims             map[string]any
 	VerificationMethod string // "IAMTrustStore" (default) or "Thumbprint"
@@ -265,19 +268,22 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		region = b.Region
 	}
 	add[KeyRequestDetails] = map[string]any{"awsServingRegion": region, "endpointType": "regional"}
-	if x.IDToken != "" {
+	switch {
+	case x.IDTokenSHA256 != "":
+		add[KeyTokenSHA256] = x.IDTokenSHA256
+	case x.IDToken != "":
 		add[KeyTokenSHA256] = SHA256Hex(x.IDToken)
 	}
-	claims := RedactClaims(x.Claims, b.RedactClaims)
+	claims, copied := redactClaims(x.Claims, b.RedactClaims)
+	if copied {
+		scrubMap(claims)
+	}
 	jti := x.JTI
 	if jti == "" {
 		jti, _ = claims["jti"].(string)
 	}
 	if jti != "" {
 		add[KeyTokenJTI] = jti
-	}
-	if claims != nil {
-		add[KeyTokenClaims] = claims
 	}
 	if x.Decision != "" {
 		add[KeyTrustDecision] = x.Decision
@@ -291,11 +297,21 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		}
 		add[KeyTrustTrace] = v
 	}
-	if run := CIRunFromClaims(x.Issuer, claims); run != nil {
-		add[KeyCIRun] = run.jsonObject()
-	}
 	c.AdditionalEventData = add
-	return b.APICall(c)
+	ev, err := b.APICall(c)
+	if err != nil {
+		return nil, err
+	}
+	// Added after APICall's Scrub: the claims are scrubbed already (or
+	// needed no scrubbing), and the CI run's keys are fixed, so walking
+	// them again would only cost time on every exchange.
+	if claims != nil {
+		ev.AdditionalEventData[KeyTokenClaims] = claims
+	}
+	if run := CIRunFromClaims(x.Issuer, claims); run != nil {
+		ev.AdditionalEventData[KeyCIRun] = run
+	}
+	return ev, nil
 }
 
 // jsonValue converts v to the generic JSON value (maps, slices, json.Number)
@@ -429,11 +445,17 @@ func NewEventID(r io.Reader) (string, error) {
 // [Scrub] would rewrite) claims itself is returned: copying every token's
 // claims would cost each exchange a map allocation for nothing.
 func RedactClaims(claims map[string]any, names []string) map[string]any {
+	out, _ := redactClaims(claims, names)
+	return out
+}
+
+// redactClaims is RedactClaims, also reporting whether it made a copy.
+func redactClaims(claims map[string]any, names []string) (map[string]any, bool) {
 	if claims == nil {
-		return nil
+		return nil, false
 	}
 	if !needsScrub(claims) && !slices.ContainsFunc(names, func(n string) bool { _, ok := claims[n]; return ok }) {
-		return claims
+		return claims, false
 	}
 	// A deep copy: Scrub rewrites secret keys at any depth, and must not
 	// rewrite the caller's nested objects.
@@ -443,7 +465,7 @@ func RedactClaims(claims map[string]any, names []string) map[string]any {
 			out[n] = RedactedMarker
 		}
 	}
-	return out
+	return out, true
 }
 
 // secretKind classifies a key case-insensitively: token values are

@@ -136,21 +136,24 @@ func httpsBase(issuer string) string {
 	return strings.TrimRight(issuer, "/")
 }
 
-// jsonObject is r as the generic JSON object decoding its JSON gives (so an
-// event reads back as it was written), without a JSON round trip on the
-// exchange path.
-func (r *CIRun) jsonObject() map[string]any {
-	m := make(map[string]any, 9)
-	m["provider"] = r.Provider
-	for _, f := range [...]struct {
-		k, v string
-	}{
-		{"project", r.Project}, {"workflow", r.Workflow}, {"job", r.Job}, {"runId", r.RunID},
-		{"runAttempt", r.RunAttempt}, {"ref", r.Ref}, {"sha", r.SHA}, {"buildUrl", r.BuildURL},
-	} {
-		if f.v != "" {
-			m[f.k] = f.v
-		}
-	}
-	return m
+// AppendJSON appends r as a JSON object with its keys in sorted order,
+// the order the object has once an event is read back and written again
+// (as a generic map); empty fields other than provider are omitted.
+func (r *CIRun) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	n := len(dst)
+	dst = appendStringField(dst, "buildUrl", r.BuildURL)
+	dst = appendStringField(dst, "job", r.Job)
+	dst = appendStringField(dst, "project", r.Project)
+	dst = append(dst, `,"provider":`...)
+	dst = appendString(dst, r.Provider)
+	dst = appendStringField(dst, "ref", r.Ref)
+	dst = appendStringField(dst, "runAttempt", r.RunAttempt)
+	dst = appendStringField(dst, "runId", r.RunID)
+	dst = appendStringField(dst, "sha", r.SHA)
+	dst = appendStringField(dst, "workflow", r.Workflow)
+	return closeObject(dst, n)
 }
+
+// MarshalJSON writes what AppendJSON appends.
+func (r *CIRun) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }

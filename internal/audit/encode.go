@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -251,17 +252,30 @@ func sortedKeys[V any](m map[string]V, buf []string) []string {
 	return keys
 }
 
+// member is one key and value of a map being encoded.
+type member struct {
+	k string
+	v any
+}
+
 func appendMap(dst []byte, m map[string]any) ([]byte, error) {
-	var buf [16]string
+	// Members are collected with their values (one map walk, no lookups)
+	// and sorted; most event objects fit the stack buffer.
+	var buf [32]member
+	ms := buf[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
+	}
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
 	var err error
-	for i, k := range sortedKeys(m, buf[:]) {
+	for i, e := range ms {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = appendString(dst, e.k)
 		dst = append(dst, ':')
-		if dst, err = appendValue(dst, m[k]); err != nil {
+		if dst, err = appendValue(dst, e.v); err != nil {
 			return dst, err
 		}
 	}
@@ -355,6 +369,11 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 			}
 		}
 		return append(dst, ']'), nil
+	case *CIRun:
+		if x == nil {
+			return append(dst, "null"...), nil
+		}
+		return x.AppendJSON(dst), nil
 	case json.RawMessage:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -447,6 +466,16 @@ func appendFloat(dst []byte, f float64, bits int) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the bytes a JSON string holds as they are: printable
+// ASCII except the quote and the backslash. A table makes the common case
+// one load per byte.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string the way encoding/json does without
 // HTML escaping: quotes, backslashes and control characters escaped (\b,
 // \f, \n, \r, \t by name), invalid UTF-8 replaced by U+FFFD, and U+2028 and
@@ -456,11 +485,11 @@ func appendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -140,6 +140,19 @@ func TestAppendEventMatchesEncodingJSON(t *testing.T) {
 		ev.AdditionalEventData = map[string]any{"v": v}
 		checkSameAsStd(t, name, ev)
 	}
+	// Events straight from the builders, with the values they put in the
+	// free-form maps (a *CIRun, int64 claims, hashes).
+	bl := testBuilder(9, newClock(t0))
+	for _, c := range []Call{{}, {ErrorCode: "AccessDenied", ErrorMessage: "no"}} {
+		ev, err := bl.WebIdentityExchange(c, githubExchange())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ev.AdditionalEventData[KeyCIRun].(*CIRun); !ok {
+			t.Fatalf("exchange event has no CI run: %v", ev.AdditionalEventData)
+		}
+		checkSameAsStd(t, "exchange "+c.ErrorCode, ev)
+	}
 	late := base()
 	late.EventTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	checkSameAsStd(t, "year 10000", late)

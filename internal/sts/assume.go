@@ -479,6 +479,7 @@ func (s *Service) note(r *awsquery.Request, x *exchange, res any, err error) {
 	if t := x.token; t != nil {
 		ax.ProviderARN, ax.Issuer, ax.Audience, ax.Subject = x.providerARN, t.Issuer, t.Audience, t.Subject
 		ax.JTI, ax.Claims, ax.VerificationMethod = t.JTI, plainClaims(t.Claims), t.VerificationMethod
+		ax.IDTokenSHA256 = t.SHA256
 	}
 	if x.decision == policy.Allowed {
 		ax.Decision = "Allow"

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/iam"
 	"github.com/keylessci/keyless/internal/keyring"
@@ -99,7 +100,11 @@ func TestAssumeAndResolve(t *testing.T) {
 		t.Errorf("expiration = %s, want %s", out.Credentials.Expiration, exp)
 	}
 	if !r.Note.Durable || r.Note.Exchange == nil {
-		t.Error("the exchange must be audited durably")
+		t.Fatal("the exchange must be audited durably")
+	}
+	// The validator's hash of the token is the one the trail records.
+	if x := r.Note.Exchange.(*audit.Exchange); x.IDTokenSHA256 != audit.SHA256Hex(tok) {
+		t.Errorf("IDTokenSHA256 = %q, want the SHA-256 of the presented token", x.IDTokenSHA256)
 	}
 	secret, caller, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken)
 	if err != nil || secret != out.Credentials.SecretAccessKey || caller.ARN != out.AssumedRoleUser.Arn || caller.UserID != out.AssumedRoleUser.AssumedRoleID {
