@@ -82,6 +82,48 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestGroupCommitWindowOnlyUnderLoad: a long window is not waited for by a
+// lone caller or a couple of concurrent ones (their groups stay small), and
+// is used when many callers share each fsync.
+func TestGroupCommitWindowOnlyUnderLoad(t *testing.T) {
+	const window = 300 * time.Millisecond
+	run := func(t *testing.T, writers, perWriter int, delay time.Duration) (time.Duration, Stats) {
+		cs := &countingSync{delay: delay}
+		tr := openTrail(t, t.TempDir(), newClock(t0), &memHead{}, func(o *Options) {
+			o.Sync = cs.Sync
+			o.GroupCommitWindow = window
+		})
+		defer tr.crash()
+		b := testBuilder(3, tr.clock)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range perWriter {
+					if err := tr.Record(context.Background(), callEvent(t, b, fmt.Sprintf("W%dE%d", w, i)), Durable()); err != nil {
+						t.Errorf("Record: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start), tr.Stats()
+	}
+	// 2 writers behind a 2 ms fsync, 10 events each (about 1,000 events/s):
+	// with the window each round would take 300 ms (3 s in all); without
+	// it, a few milliseconds each.
+	if took, _ := run(t, 2, 10, 2*time.Millisecond); took > 1500*time.Millisecond {
+		t.Errorf("light load took %s: the window was waited for", took)
+	}
+	// 64 writers behind a 5 ms fsync (about 12,000 events/s): from the
+	// third fsync on the window gathers every writer into each fsync.
+	_, st := run(t, 64, 4, 5*time.Millisecond)
+	if perSync := float64(st.DurableEvents) / float64(st.Fsyncs); perSync < 32 {
+		t.Errorf("%.1f events per fsync under load, want the window to gather most of the 64 writers", perSync)
+	}
+}
+
 // journalIDs returns the sorted eventIDs found in a directory's journal.
 func journalIDs(t testing.TB, dir string) []string {
 	t.Helper()

@@ -45,11 +45,11 @@ type Options struct {
 	// written but not fsynced (default 200ms).
 	FlushDelay time.Duration
 	// GroupCommitWindow is how long the writer keeps collecting durable
-	// events before an fsync when the previous group had company (default
-	// 1ms; negative disables). An fsync costs the kernel hundreds of
-	// microseconds of CPU whatever its size, so under load waiting a
-	// fraction of that for more events to share it raises throughput; with
-	// a lone caller the window is skipped and latency is unchanged.
+	// events before an fsync when durable events arrive fast (at least
+	// windowMinRate per second; default 1ms; negative disables). An fsync
+	// costs the kernel hundreds of microseconds of CPU whatever its size,
+	// so under load waiting for more events to share it raises throughput;
+	// under light load the window is skipped and latency is unchanged.
 	GroupCommitWindow time.Duration
 	// SealInterval is how often the journal is sealed into delivery files
 	// and due digests are written (default 5m; negative disables the
@@ -182,6 +182,13 @@ type rotation struct {
 }
 
 const maxBatch = 4096
+
+// windowMinRate is the durable event rate (per second) from which the
+// writer waits GroupCommitWindow for more events before an fsync. Below it
+// the fsyncs' CPU is small beside the exchanges' own, and waiting would only
+// add latency; above it, sharing each fsync wider leaves more CPU for
+// exchanges.
+const windowMinRate = 4000
 
 // Open opens (creating if needed) the trail in opts.Dir, recovers from any
 // crash (torn journal tail, half-done seal), and starts the journal writer
@@ -442,7 +449,10 @@ func (t *Trail) runWriter() {
 	window := time.NewTimer(time.Hour)
 	window.Stop()
 	defer window.Stop()
-	lastGroup := 0 // size of the previous group that held a durable event
+	// The durable event rate, measured over the interval between the two
+	// latest durable groups, decides whether the window is worth waiting.
+	var lastGroupAt time.Time
+	rate := 0.0
 	// A rotation (Seal) waits for the events queued before it was asked:
 	// a Record that returned before Seal was called is sealed by it.
 	var pendingRotate chan rotation
@@ -496,9 +506,11 @@ func (t *Trail) runWriter() {
 				break drain
 			}
 		}
-		// Group commit window: when the previous durable group was shared,
-		// callers are concurrent; give them a moment to join this fsync.
-		if !closing && t.opts.GroupCommitWindow > 0 && lastGroup > 1 && hasDurable(batch) {
+		// Group commit window: when the previous durable group was already
+		// large, callers are many; give them a moment to join this fsync.
+		// Under light load (a few events per fsync) waiting would add
+		// latency for little: the fsync goes out at once.
+		if !closing && t.opts.GroupCommitWindow > 0 && rate >= windowMinRate && hasDurable(batch) {
 			window.Reset(t.opts.GroupCommitWindow)
 		collect:
 			for len(batch) < maxBatch {
@@ -521,7 +533,11 @@ func (t *Trail) runWriter() {
 			}
 		}
 		if hasDurable(batch) {
-			lastGroup = len(batch)
+			now := time.Now()
+			if d := now.Sub(lastGroupAt); !lastGroupAt.IsZero() && d > 0 {
+				rate = float64(len(batch)) / d.Seconds()
+			}
+			lastGroupAt = now
 		}
 		rotateAfter -= len(batch)
 
