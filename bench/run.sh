@@ -82,11 +82,15 @@ ab_round() { # name url pid conns
   n=$(echo "$line" | sed 's/.*requests=\([0-9]*\).*/\1/')
   echo "$1 $line server_cpu_us_per_req=$(( (c1-c0)*10000/(n>0?n:1) ))" | tee -a "$WORK/results"
 }
+journal() { curl -s "$URL/metrics" | awk '/^keyless_audit_durable_events_total /{e=$2} /^keyless_audit_journal_fsyncs_total /{f=$2} END{print e+0, f+0}'; }
 AB_DUR=${AB_DUR:-6s}
+read -r E0 F0 < <(journal)
 for round in $(seq 1 "${AB_ROUNDS:-5}"); do
   ab_round "ab-audit-c256" "$URL/" "$KEYLESS_PID" 256
   ab_round "ab-noaudit-c256" "http://127.0.0.1:$((PORT+10))/" "$NOAUDIT_PID" 256
 done
+read -r E1 F1 < <(journal)
+echo "journal at 256 connections: $((E1-E0)) durable events, $((F1-F0)) fsyncs, $(( (E1-E0) / ((F1-F0)>0 ? (F1-F0) : 1) )) events per fsync" | tee -a "$WORK/results"
 for round in 1 2; do
   ab_round "ab-audit-c64" "$URL/" "$KEYLESS_PID" 64
   ab_round "ab-noaudit-c64" "http://127.0.0.1:$((PORT+10))/" "$NOAUDIT_PID" 64
