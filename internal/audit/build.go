@@ -91,7 +91,11 @@ type Call struct {
 }
 
 // APICall builds an AwsApiCall management event.
-func (b *Builder) APICall(c Call) (*Event, error) {
+func (b *Builder) APICall(c Call) (*Event, error) { return b.apiCall(c, true) }
+
+// apiCall is APICall; scrub false is for builders whose maps hold no
+// secret-bearing key by construction.
+func (b *Builder) apiCall(c Call, scrub bool) (*Event, error) {
 	if c.Source == "" || c.Name == "" {
 		return nil, fmt.Errorf("%w: eventSource and eventName are required", ErrInvalidEvent)
 	}
@@ -134,7 +138,9 @@ func (b *Builder) APICall(c Call) (*Event, error) {
 		EventCategory:       EventCategoryManagement,
 		TLSDetails:          c.TLS,
 	}
-	Scrub(ev)
+	if scrub {
+		Scrub(ev)
+	}
 	return ev, nil
 }
 
@@ -254,9 +260,12 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		c.ResponseElements = resp
 	}
 
+	// The builder's own keys hold no secret; the caller's entries are
+	// scrubbed here (on copies: the caller's maps are left alone), so the
+	// event needs no Scrub pass over everything.
 	add := make(map[string]any, len(c.AdditionalEventData)+9)
 	for k, v := range c.AdditionalEventData {
-		add[k] = v
+		scrubEntry(add, k, v)
 	}
 	method := x.VerificationMethod
 	if method == "" {
@@ -298,7 +307,7 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		add[KeyTrustTrace] = v
 	}
 	c.AdditionalEventData = add
-	ev, err := b.APICall(c)
+	ev, err := b.apiCall(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -566,6 +575,25 @@ func needsScrub(v any) bool {
 		}
 	}
 	return false
+}
+
+// scrubEntry stores key and value in m as Scrub would leave them, scrubbing
+// a copy of value when it holds secrets.
+func scrubEntry(m map[string]any, key string, value any) {
+	hashed, dropped := secretKind(key)
+	switch {
+	case dropped:
+	case hashed:
+		if s, ok := value.(string); ok && s != "" {
+			m[key+"SHA256"] = SHA256Hex(s)
+		}
+	case needsScrub(value):
+		value = copyJSON(value)
+		scrubValue(value)
+		m[key] = value
+	default:
+		m[key] = value
+	}
 }
 
 func scrubMap(m map[string]any) {

@@ -700,3 +700,38 @@ func TestARNAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestExchangeScrubsCallerAdditions: entries the caller adds to an exchange
+// event are scrubbed like any event's, on copies.
+func TestExchangeScrubsCallerAdditions(t *testing.T) {
+	b := testBuilder(8, newClock(t0))
+	extra := func() map[string]any {
+		return map[string]any{
+			"refusalReason": "no",
+			"sessionToken":  "tok-top",
+			"password":      "pw",
+			"nested":        map[string]any{"list": []any{map[string]any{"idToken": "tok-deep"}}},
+		}
+	}
+	add := extra()
+	ev, err := b.WebIdentityExchange(Call{AdditionalEventData: add}, Exchange{RoleARN: "arn:aws:iam::123456789012:role/r", Subject: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(extra(), add); d != "" {
+		t.Errorf("caller's map changed (-before +after):\n%s", d)
+	}
+	got := ev.AdditionalEventData
+	if got["refusalReason"] != "no" || got["sessionTokenSHA256"] != SHA256Hex("tok-top") {
+		t.Errorf("additions = %v", got)
+	}
+	b2, _ := marshalEvent(ev)
+	for _, secret := range []string{"tok-top", "tok-deep", `"pw"`, "password"} {
+		if strings.Contains(string(b2), secret) {
+			t.Errorf("event holds %q: %s", secret, b2)
+		}
+	}
+	if !strings.Contains(string(b2), SHA256Hex("tok-deep")) {
+		t.Errorf("nested idToken not hashed: %s", b2)
+	}
+}

@@ -116,11 +116,10 @@ type Trail struct {
 	stats   counters
 	metrics *metrics
 
-	// Encoded events and write requests are recycled: they are per-event
-	// garbage on the exchange path otherwise. A payload buffer goes back
-	// once the writer has copied it into its frame buffer; a request once
-	// its caller has read the result.
-	payloads sync.Pool // *[]byte
+	// Write requests, with the buffer their event is encoded into, are
+	// recycled: they are per-event garbage on the exchange path otherwise.
+	// A batched request goes back once the writer has written it; a
+	// durable one once its caller has read the result.
 	requests sync.Pool // *writeReq
 
 	// Owned by the writer goroutine (and by Open before it starts).
@@ -133,8 +132,8 @@ type Trail struct {
 
 type writeReq struct {
 	t       *Trail
-	payload []byte
-	buf     *[]byte // payload's pooled storage; nil once released
+	payload []byte // the encoded event, in buf's storage
+	buf     []byte // owned; reused with the request
 	durable bool
 	done    chan error // buffered, capacity 1
 }
@@ -145,34 +144,20 @@ const maxPooledPayload = 64 << 10
 func (t *Trail) newRequest(durable bool) *writeReq {
 	r, _ := t.requests.Get().(*writeReq)
 	if r == nil {
-		r = &writeReq{t: t, done: make(chan error, 1)}
+		r = &writeReq{t: t, buf: make([]byte, 0, 4096), done: make(chan error, 1)}
 	}
 	r.durable = durable
-	if bp, _ := t.payloads.Get().(*[]byte); bp != nil {
-		r.buf = bp
-	} else {
-		b := make([]byte, 0, 4096)
-		r.buf = &b
-	}
 	return r
-}
-
-// releasePayload returns r's payload storage to the pool; r.payload must not
-// be used afterwards.
-func (t *Trail) releasePayload(r *writeReq) {
-	if r.buf == nil {
-		return
-	}
-	if cap(r.payload) <= maxPooledPayload {
-		*r.buf = r.payload[:0]
-		t.payloads.Put(r.buf)
-	}
-	r.buf, r.payload = nil, nil
 }
 
 // releaseRequest recycles r once nothing will send on or read from r.done.
 func (t *Trail) releaseRequest(r *writeReq) {
-	t.releasePayload(r)
+	if cap(r.payload) > maxPooledPayload {
+		r.buf = nil
+	} else if r.payload != nil {
+		r.buf = r.payload[:0] // keep a buffer that grew
+	}
+	r.payload = nil
 	t.requests.Put(r)
 }
 
@@ -337,7 +322,7 @@ func (t *Trail) Record(ctx context.Context, ev *Event, opts ...RecordOption) err
 func (t *Trail) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pending, error) {
 	o := applyRecordOptions(opts)
 	req := t.newRequest(o.durable)
-	payload, err := encodeEvent(*req.buf, ev)
+	payload, err := encodeEvent(req.buf[:0], ev)
 	req.payload = payload
 	if err != nil {
 		t.releaseRequest(req)
@@ -592,7 +577,6 @@ func (t *Trail) writeBatch(batch []*writeReq, buf *[]byte) (durable bool, err er
 	}
 	for _, r := range batch {
 		*buf = appendFrame(*buf, t.nextSeq, r.payload)
-		t.releasePayload(r)
 		t.nextSeq++
 		durable = durable || r.durable
 	}
