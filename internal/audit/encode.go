@@ -330,45 +330,11 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 	case map[string]string:
 		return appendStringMap(dst, x), nil
 	case []any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = appendValue(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, x, appendValue)
 	case []string:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, e)
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, x, func(dst []byte, e string) ([]byte, error) { return appendString(dst, e), nil })
 	case []map[string]any:
-		if x == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = appendObject(dst, e); err != nil {
-				return dst, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, x, appendObject)
 	case *CIRun:
 		if x == nil {
 			return append(dst, "null"...), nil
@@ -389,6 +355,25 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	return append(dst, b...), nil
+}
+
+// appendArray writes xs as a JSON array (nil is null), each element with
+// elem.
+func appendArray[E any](dst []byte, xs []E, elem func([]byte, E) ([]byte, error)) ([]byte, error) {
+	if xs == nil {
+		return append(dst, "null"...), nil
+	}
+	dst = append(dst, '[')
+	var err error
+	for i, e := range xs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if dst, err = elem(dst, e); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // appendNumber writes a json.Number verbatim after checking that it is a
