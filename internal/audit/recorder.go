@@ -37,12 +37,16 @@ type Starter interface {
 }
 
 // Start hands ev to r: through r's Start when r is a [Starter], otherwise by
-// recording it synchronously.
+// recording it synchronously. The Pending is to be used only when the error
+// is nil.
 func Start(ctx context.Context, r Recorder, ev *Event, opts ...RecordOption) (Pending, error) {
 	if s, ok := r.(Starter); ok {
 		return s.Start(ctx, ev, opts...)
 	}
-	return completed{}, r.Record(ctx, ev, opts...)
+	if err := r.Record(ctx, ev, opts...); err != nil {
+		return nil, err
+	}
+	return completed{}, nil
 }
 
 // completed is the Pending of an event whose record is already final.

@@ -23,7 +23,8 @@ type Authorizer func(ctx context.Context, r *awsquery.Request, a awsquery.Action
 // Recorder is the one place every API call's audit event goes through.
 // StartCall records call's event; when the event must be durable the
 // returned Pending's Wait (called exactly once) reports when it is, so the
-// response can be rendered in the meantime. On error the Pending is nil.
+// response can be rendered in the meantime. The Pending is used only when
+// the error is nil.
 type Recorder interface {
 	StartCall(ctx context.Context, call *Call) (audit.Pending, error)
 }

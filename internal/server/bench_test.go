@@ -30,7 +30,7 @@ const (
 
 // benchServer is a full keyless server (store, audit trail with real
 // fsync, STS, IAM) behind a real HTTP listener on loopback.
-func benchServer(b *testing.B) (*Server, *httptest.Server) {
+func benchServer(b testing.TB) (*Server, *httptest.Server) {
 	b.Helper()
 	cfg := Defaults()
 	cfg.Data = b.TempDir()
@@ -49,7 +49,7 @@ func benchServer(b *testing.B) (*Server, *httptest.Server) {
 	return s, ts
 }
 
-func presign(b *testing.B, base, service, query string) string {
+func presign(b testing.TB, base, service, query string) string {
 	req, _ := http.NewRequest(http.MethodGet, base+"/?"+query, nil)
 	const emptySHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	u, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: benchKeyID, SecretAccessKey: benchSecret}, req, emptySHA, service, "us-east-1", time.Now())

@@ -96,9 +96,9 @@ type LogConfig struct {
 type AuditConfig struct {
 	SealInterval Duration `json:"seal_interval"`
 	// GroupCommitWindow is how long the journal keeps gathering exchange
-	// events into one fsync once callers are concurrent (0 = never wait).
-	// Longer windows mean fewer fsyncs under load, at up to this much
-	// added latency per exchange.
+	// events into one fsync once they arrive at 4,000/s or more (0 = never
+	// wait). Longer windows mean fewer fsyncs under load, at up to this
+	// much added latency per exchange.
 	GroupCommitWindow Duration `json:"group_commit_window"`
 	// Stdout also writes every event as a JSON line to stdout.
 	Stdout bool `json:"stdout"`
