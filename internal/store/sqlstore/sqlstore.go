@@ -213,6 +213,22 @@ func count(ctx context.Context, q querier, query string, args ...any) (int, erro
 	return n, nil
 }
 
+// checkLimit fails with store.ErrLimitExceeded when limit is positive and
+// the rows counted by query have reached it.
+func checkLimit(ctx context.Context, q querier, limit int, query string, args ...any) error {
+	if limit <= 0 {
+		return nil
+	}
+	n, err := count(ctx, q, query, args...)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return store.ErrLimitExceeded
+	}
+	return nil
+}
+
 func mustAffect(res sql.Result, err error) error {
 	if err != nil {
 		return err
@@ -295,14 +311,8 @@ func (p providerStore) Create(ctx context.Context, v *store.Provider, limit int)
 		return err
 	}
 	return p.s.tx(ctx, func(t *sql.Tx) error {
-		if limit > 0 {
-			n, err := count(ctx, t, "SELECT COUNT(*) FROM providers")
-			if err != nil {
-				return err
-			}
-			if n >= limit {
-				return store.ErrLimitExceeded
-			}
+		if err := checkLimit(ctx, t, limit, "SELECT COUNT(*) FROM providers"); err != nil {
+			return err
 		}
 		_, err := t.ExecContext(ctx, "INSERT INTO providers(arn, doc) VALUES($1, $2)", v.ARN, doc)
 		return p.s.mapErr(err)
@@ -360,14 +370,8 @@ func (r roleStore) Create(ctx context.Context, v *store.Role, limit int) error {
 		return err
 	}
 	return r.s.tx(ctx, func(t *sql.Tx) error {
-		if limit > 0 {
-			n, err := count(ctx, t, "SELECT COUNT(*) FROM roles")
-			if err != nil {
-				return err
-			}
-			if n >= limit {
-				return store.ErrLimitExceeded
-			}
+		if err := checkLimit(ctx, t, limit, "SELECT COUNT(*) FROM roles"); err != nil {
+			return err
 		}
 		_, err := t.ExecContext(ctx, "INSERT INTO roles(name_key, role_id, path, doc) VALUES($1, $2, $3, $4)", nameKey(v.Name), v.RoleID, v.Path, doc)
 		return r.s.mapErr(err)
@@ -551,14 +555,8 @@ func (r roleStore) AttachPolicy(ctx context.Context, role, arn string, limit int
 		if err != nil || already > 0 {
 			return err
 		}
-		if limit > 0 {
-			n, err := count(ctx, t, "SELECT COUNT(*) FROM role_attachments WHERE role_key = $1", key)
-			if err != nil {
-				return err
-			}
-			if n >= limit {
-				return store.ErrLimitExceeded
-			}
+		if err := checkLimit(ctx, t, limit, "SELECT COUNT(*) FROM role_attachments WHERE role_key = $1", key); err != nil {
+			return err
 		}
 		if _, err := t.ExecContext(ctx, "INSERT INTO role_attachments(role_key, policy_arn) VALUES($1, $2)", key, arn); err != nil {
 			return err
@@ -623,14 +621,8 @@ func (p policyStore) Create(ctx context.Context, v *store.ManagedPolicy, limit i
 		return err
 	}
 	return p.s.tx(ctx, func(t *sql.Tx) error {
-		if limit > 0 {
-			n, err := count(ctx, t, "SELECT COUNT(*) FROM policies")
-			if err != nil {
-				return err
-			}
-			if n >= limit {
-				return store.ErrLimitExceeded
-			}
+		if err := checkLimit(ctx, t, limit, "SELECT COUNT(*) FROM policies"); err != nil {
+			return err
 		}
 		_, err := t.ExecContext(ctx, "INSERT INTO policies(arn, name_key, path, doc) VALUES($1, $2, $3, $4)", v.ARN, nameKey(v.Name), v.Path, doc)
 		return p.s.mapErr(err)
