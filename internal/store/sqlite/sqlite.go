@@ -41,7 +41,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		if readOnly {
 			q.Add("_pragma", "query_only(1)")
 		}
-		return "file:" + path + "?" + q.Encode()
+		return "file:" + uriPath(path) + "?" + q.Encode()
 	}
 	w, err := sql.Open("sqlite", dsn(false))
 	if err != nil {
@@ -64,6 +64,13 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	r.SetMaxIdleConns(n)
 	closeFn := func() error { return errors.Join(r.Close(), w.Close()) }
 	return sqlstore.New(w, r, Dialect(), closeFn), nil
+}
+
+// uriPath escapes a file path for a SQLite "file:" URI: '?' and '#' would
+// otherwise end the path (so "data#1/keyless.db" would open "data"), and
+// '%' would start an escape.
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }
 
 // Dialect is SQLite's.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -38,5 +39,35 @@ func TestReopenKeepsData(t *testing.T) {
 	defer s.Close()
 	if v, err := s.Meta().Get(ctx, "account-id"); err != nil || v != "123456789012" {
 		t.Fatalf("after reopen: %q %v", v, err)
+	}
+}
+
+// TestPathWithURICharacters: a data dir whose name holds '#', '?' or '%'
+// opens the database inside it, not a file named by the path's prefix.
+func TestPathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	for _, dir := range []string{"a#1", "b?x=1", "c%41", "d#"} {
+		p := filepath.Join(base, dir, "keyless.db")
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlite.Open(ctx, p)
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		if _, err := st.Meta().PutIfAbsent(ctx, "dir", dir); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: the database is not where asked: %v", dir, err)
+		}
+	}
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("a stray database file %s was created next to the data dirs", e.Name())
+		}
 	}
 }

@@ -123,7 +123,9 @@ func (s *Store) Close() error {
 	return s.cl()
 }
 
-// tx runs fn in a write transaction and commits when fn returns nil.
+// tx runs fn in a write transaction and commits when fn returns nil. A
+// commit hook in ctx (store.WithCommitHook) runs before the commit; its
+// failure rolls the transaction back. Every write goes through here.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	t, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -133,10 +135,28 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		_ = t.Rollback()
 		return err
 	}
+	if hook := store.CommitHookFrom(ctx); hook != nil {
+		if err := hook(ctx); err != nil {
+			_ = t.Rollback()
+			return fmt.Errorf("store: commit refused: %w", err)
+		}
+	}
 	if err := t.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// exec runs one write statement in its own transaction (through tx, so a
+// commit hook sees it).
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.tx(ctx, func(t *sql.Tx) error {
+		var err error
+		res, err = t.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 func (s *Store) mapErr(err error) error {
@@ -293,7 +313,7 @@ func (m metaStore) PutIfAbsent(ctx context.Context, key, value string) (string, 
 }
 
 func (m metaStore) Put(ctx context.Context, key, value string) error {
-	_, err := m.s.w.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
+	_, err := m.s.exec(ctx, "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value)
 	if err != nil {
 		return fmt.Errorf("store: meta: %w", err)
 	}
@@ -356,7 +376,7 @@ func (p providerStore) Update(ctx context.Context, arn string, fn func(*store.Pr
 
 func (p providerStore) Delete(ctx context.Context, arn string) error {
 	defer p.s.providerCache.invalidate()
-	return mustAffect(p.s.w.ExecContext(ctx, "DELETE FROM providers WHERE arn = $1", arn))
+	return mustAffect(p.s.exec(ctx, "DELETE FROM providers WHERE arn = $1", arn))
 }
 
 // --- roles ---
@@ -538,7 +558,7 @@ func (r roleStore) ListInlinePolicies(ctx context.Context, role string) ([]store
 }
 
 func (r roleStore) DeleteInlinePolicy(ctx context.Context, role, name string) error {
-	return mustAffect(r.s.w.ExecContext(ctx, "DELETE FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name))
+	return mustAffect(r.s.exec(ctx, "DELETE FROM role_policies WHERE role_key = $1 AND name = $2", nameKey(role), name))
 }
 
 func (r roleStore) AttachPolicy(ctx context.Context, role, arn string, limit int) error {
@@ -705,7 +725,7 @@ func (a accessKeyStore) Create(ctx context.Context, k *store.AccessKey) error {
 	if err != nil {
 		return err
 	}
-	_, err = a.s.w.ExecContext(ctx, "INSERT INTO access_keys(id, doc) VALUES($1, $2)", k.AccessKeyID, doc)
+	_, err = a.s.exec(ctx, "INSERT INTO access_keys(id, doc) VALUES($1, $2)", k.AccessKeyID, doc)
 	return a.s.mapErr(err)
 }
 
@@ -718,7 +738,7 @@ func (a accessKeyStore) List(ctx context.Context) ([]*store.AccessKey, error) {
 }
 
 func (a accessKeyStore) Delete(ctx context.Context, id string) error {
-	return mustAffect(a.s.w.ExecContext(ctx, "DELETE FROM access_keys WHERE id = $1", id))
+	return mustAffect(a.s.exec(ctx, "DELETE FROM access_keys WHERE id = $1", id))
 }
 
 func (a accessKeyStore) Touch(ctx context.Context, id string, at time.Time) error {
@@ -749,7 +769,7 @@ func (k keyStore) Create(ctx context.Context, m *store.KeyMaterial) error {
 	if err != nil {
 		return err
 	}
-	_, err = k.s.w.ExecContext(ctx, "INSERT INTO key_material(purpose, id, doc) VALUES($1, $2, $3)", m.Purpose, m.ID, doc)
+	_, err = k.s.exec(ctx, "INSERT INTO key_material(purpose, id, doc) VALUES($1, $2, $3)", m.Purpose, m.ID, doc)
 	return k.s.mapErr(err)
 }
 
@@ -777,7 +797,7 @@ func (k keyStore) Update(ctx context.Context, purpose, id string, fn func(*store
 }
 
 func (k keyStore) Delete(ctx context.Context, purpose, id string) error {
-	return mustAffect(k.s.w.ExecContext(ctx, "DELETE FROM key_material WHERE purpose = $1 AND id = $2", purpose, id))
+	return mustAffect(k.s.exec(ctx, "DELETE FROM key_material WHERE purpose = $1 AND id = $2", purpose, id))
 }
 
 func (k keyStore) Rotate(ctx context.Context, purpose string, fn func([]*store.KeyMaterial) ([]*store.KeyMaterial, []*store.KeyMaterial, error)) error {

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeyMaterial", testKeyMaterial},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"UpdateAbortWritesNothing", testUpdateAbort},
+		{"CommitHookGatesEveryWrite", testCommitHook},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -460,5 +461,75 @@ func testUpdateAbort(t *testing.T, s store.Store) {
 	r, _ := s.Roles().Get(ctx, "r")
 	if r.Description != "" {
 		t.Fatal("aborted update was written")
+	}
+}
+
+// testCommitHook: every write method calls the context's commit hook once
+// before committing, and a failing hook leaves nothing written.
+func testCommitHook(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.Roles().Create(ctx, role("base", "/"), 0))
+	must(t, s.Roles().Create(ctx, role("lonely", "/"), 0))
+	must(t, s.Policies().Create(ctx, managed("base-pol"), 0))
+	must(t, s.Providers().Create(ctx, &store.Provider{ARN: "arn:aws:iam::111122223333:oidc-provider/base", URL: "https://base"}, 0))
+	must(t, s.Roles().PutInlinePolicy(ctx, "base", store.InlinePolicy{Name: "p", Document: "{}"}, nil))
+	writes := []struct {
+		name string
+		fn   func(ctx context.Context) error
+		// gone reports whether the write took effect.
+		took func() bool
+	}{
+		{"Meta.Put", func(ctx context.Context) error { return s.Meta().Put(ctx, "hk", "v") },
+			func() bool { _, err := s.Meta().Get(ctx, "hk"); return err == nil }},
+		{"Roles.Create", func(ctx context.Context) error { return s.Roles().Create(ctx, role("hooked", "/"), 0) },
+			func() bool { _, err := s.Roles().Get(ctx, "hooked"); return err == nil }},
+		{"Roles.Update", func(ctx context.Context) error {
+			return s.Roles().Update(ctx, "base", func(r *store.Role) error { r.Description = "changed"; return nil })
+		}, func() bool { r, _ := s.Roles().Get(ctx, "base"); return r != nil && r.Description == "changed" }},
+		{"Roles.PutInlinePolicy", func(ctx context.Context) error {
+			return s.Roles().PutInlinePolicy(ctx, "base", store.InlinePolicy{Name: "q", Document: "{}"}, nil)
+		}, func() bool { _, err := s.Roles().GetInlinePolicy(ctx, "base", "q"); return err == nil }},
+		{"Roles.DeleteInlinePolicy", func(ctx context.Context) error { return s.Roles().DeleteInlinePolicy(ctx, "base", "p") },
+			func() bool { _, err := s.Roles().GetInlinePolicy(ctx, "base", "p"); return err != nil }},
+		{"Roles.AttachPolicy", func(ctx context.Context) error {
+			return s.Roles().AttachPolicy(ctx, "base", managed("base-pol").ARN, 0)
+		},
+			func() bool { l, _ := s.Roles().ListAttachedPolicies(ctx, "base"); return len(l) == 1 }},
+		{"Policies.Create", func(ctx context.Context) error { return s.Policies().Create(ctx, managed("hooked-pol"), 0) },
+			func() bool { _, err := s.Policies().Get(ctx, managed("hooked-pol").ARN); return err == nil }},
+		{"Providers.Delete", func(ctx context.Context) error {
+			return s.Providers().Delete(ctx, "arn:aws:iam::111122223333:oidc-provider/base")
+		}, func() bool {
+			_, err := s.Providers().Get(ctx, "arn:aws:iam::111122223333:oidc-provider/base")
+			return err != nil
+		}},
+		{"Roles.Delete", func(ctx context.Context) error {
+			return s.Roles().Delete(ctx, "lonely")
+		}, func() bool { _, err := s.Roles().Get(ctx, "lonely"); return err != nil }},
+	}
+	refuse := errors.New("cannot record")
+	for _, w := range writes {
+		calls := 0
+		hctx := store.WithCommitHook(ctx, func(context.Context) error { calls++; return refuse })
+		err := w.fn(hctx)
+		if !errors.Is(err, refuse) {
+			t.Errorf("%s with a failing hook: err = %v, want the hook's error", w.name, err)
+		}
+		if calls != 1 {
+			t.Errorf("%s called the hook %d times, want 1", w.name, calls)
+		}
+		if w.took() {
+			t.Errorf("%s took effect although its commit hook failed", w.name)
+		}
+	}
+	for _, w := range writes {
+		calls := 0
+		hctx := store.WithCommitHook(ctx, func(context.Context) error { calls++; return nil })
+		if err := w.fn(hctx); err != nil {
+			t.Errorf("%s with a passing hook: %v", w.name, err)
+		}
+		if calls != 1 || !w.took() {
+			t.Errorf("%s with a passing hook: calls %d, took effect %v", w.name, calls, w.took())
+		}
 	}
 }
