@@ -12,9 +12,17 @@ import (
 // grammar: "2 validation errors detected: Value 'x' at 'roleName' failed to
 // satisfy constraint: Member must ...; Value ...". Member names are the
 // model's lower-camel-case names (roleName, durationSeconds).
+//
+// The count is exact; at most MaxListedViolations are listed, so a request
+// with a thousand bad list members gets (and the audit trail records) a
+// message of a few KB, not of the request's size.
 type Validator struct {
 	errs []string
+	n    int
 }
+
+// MaxListedViolations is how many violations a ValidationError lists.
+const MaxListedViolations = 10
 
 func (v *Validator) add(value *string, member, constraint string) {
 	shown := "null"
@@ -25,7 +33,10 @@ func (v *Validator) add(value *string, member, constraint string) {
 }
 
 func (v *Validator) addShown(prefix, member, constraint string) {
-	v.errs = append(v.errs, fmt.Sprintf("%s '%s' failed to satisfy constraint: Member must %s", prefix, member, constraint))
+	v.n++
+	if len(v.errs) < MaxListedViolations {
+		v.errs = append(v.errs, fmt.Sprintf("%s '%s' failed to satisfy constraint: Member must %s", prefix, member, constraint))
+	}
 }
 
 // Required records a violation when the parameter is absent.
@@ -108,16 +119,19 @@ func (v *Validator) Add(name, value, constraint string) {
 }
 
 // OK reports whether no violation was recorded.
-func (v *Validator) OK() bool { return len(v.errs) == 0 }
+func (v *Validator) OK() bool { return v.n == 0 }
 
 // Err returns the ValidationError for the recorded violations, or nil.
 func (v *Validator) Err() error {
-	switch len(v.errs) {
+	switch v.n {
 	case 0:
 		return nil
 	case 1:
 		return NewError(CodeValidationError, "1 validation error detected: "+v.errs[0])
-	default:
-		return NewError(CodeValidationError, strconv.Itoa(len(v.errs))+" validation errors detected: "+strings.Join(v.errs, "; "))
 	}
+	msg := strconv.Itoa(v.n) + " validation errors detected: " + strings.Join(v.errs, "; ")
+	if more := v.n - len(v.errs); more > 0 {
+		msg += "; and " + strconv.Itoa(more) + " more"
+	}
+	return NewError(CodeValidationError, msg)
 }

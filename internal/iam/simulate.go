@@ -75,10 +75,12 @@ func parseSimParams(p awsquery.Params) (simParams, error) {
 	for _, r := range resources {
 		v.Length("ResourceArns", r, 1, 2048)
 	}
-	sp.max = v.Int(p, "MaxItems", 1000, 1, 1000)
+	// AWS: "If you do not include this parameter, the number of items
+	// defaults to 100."
+	sp.max = v.Int(p, "MaxItems", 100, 1, 1000)
 	if m, ok := p.Get("Marker"); ok {
 		n, err := strconv.Atoi(m)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || len(m) > 10 {
 			return sp, invalid("Invalid Marker: pass the Marker returned by the previous call unchanged.")
 		}
 		sp.start = n
@@ -155,6 +157,10 @@ func parseContextEntries(p awsquery.Params) ([]policy.ContextEntry, error) {
 		if e.Key == "" || e.Type == "" {
 			return nil, invalid("ContextEntries.member.%d needs ContextKeyName and ContextKeyType.", i)
 		}
+		var v awsquery.Validator
+		if v.Length("contextEntries."+strconv.Itoa(i)+".member.contextKeyName", e.Key, 5, 256); !v.OK() {
+			return nil, v.Err()
+		}
 		out = append(out, *e)
 	}
 	return out, nil
@@ -165,6 +171,9 @@ func simPolicies(p awsquery.Params, param string, kind policy.Kind, layer policy
 	docs, _, err := p.List(param)
 	if err != nil {
 		return nil, err
+	}
+	if layer == policy.LayerBoundary && len(docs) > 1 {
+		return nil, invalid("%s has %d policies: you can input only one permissions boundary.", param, len(docs))
 	}
 	out := make([]policy.SimPolicy, 0, len(docs))
 	for i, doc := range docs {
@@ -182,30 +191,37 @@ func simPolicies(p awsquery.Params, param string, kind policy.Kind, layer policy
 // package's precise message.
 func simInputError(what string, err error) error {
 	if pe, ok := errors.AsType[*policy.Error](err); ok {
+		if errors.Is(err, policy.ErrSimulationTooLarge) {
+			return &awsquery.Error{Code: awsquery.CodeInvalidInput, Message: pe.Message, Err: err}
+		}
 		return &awsquery.Error{Code: awsquery.CodeInvalidInput, Message: what + ": " + strings.TrimPrefix(pe.Error(), pe.Code+": "), Err: err}
 	}
 	return awsquery.Internal(awsquery.CodeServiceFailure, err)
 }
 
-func (s *Service) runSimulation(in policy.SimulationInput, sp simParams) (any, error) {
+// runSimulation prices the simulation (refusing it above the simulator's
+// limits), then evaluates only the page asked for: the work and the memory
+// of one call are bounded by the page, not by actions × resources, and the
+// evaluation stops when the caller goes away.
+func (s *Service) runSimulation(ctx context.Context, in policy.SimulationInput, sp simParams) (any, error) {
 	in.Actions, in.Resources = sp.actions, sp.resources
 	in.Context = sp.context
 	if sp.caller != "" {
 		in.Caller = policy.Principal{Type: policy.PrincipalAWS, ID: sp.caller, Account: accountOfARN(sp.caller)}
 	}
-	results, err := policy.Simulate(in)
+	sim, err := policy.NewSimulation(in, policy.SimLimits{})
 	if err != nil {
 		return nil, simInputError("simulation", err)
 	}
-	out := simulateResult{EvaluationResults: []xmlEvaluationResult{}}
-	if sp.start > len(results) {
-		sp.start = len(results)
+	results, next, err := sim.Page(ctx, sp.start, sp.max)
+	if err != nil {
+		return nil, &awsquery.Error{Code: awsquery.CodeServiceUnavailable, Message: "The simulation was cancelled before it finished. Retry the request.", Err: err}
 	}
-	end := min(len(results), sp.start+sp.max)
-	for _, r := range results[sp.start:end] {
+	out := simulateResult{EvaluationResults: make([]xmlEvaluationResult, 0, len(results))}
+	for _, r := range results {
 		x := xmlEvaluationResult{
 			EvalActionName: r.Action, EvalResourceName: r.Resource, EvalDecision: r.Decision.String(),
-			MatchedStatements: []xmlStatement{}, MissingContextValues: nonNil(r.MissingContextValues),
+			MatchedStatements: make([]xmlStatement, 0, len(r.MatchedStatements)), MissingContextValues: nonNil(r.MissingContextValues),
 		}
 		for _, m := range r.MatchedStatements {
 			x.MatchedStatements = append(x.MatchedStatements, xmlStatement{
@@ -219,8 +235,8 @@ func (s *Service) runSimulation(in policy.SimulationInput, sp simParams) (any, e
 		}
 		out.EvaluationResults = append(out.EvaluationResults, x)
 	}
-	if end < len(results) {
-		out.IsTruncated, out.Marker = true, strconv.Itoa(end)
+	if next < sim.Len() {
+		out.IsTruncated, out.Marker = true, strconv.Itoa(next)
 	}
 	return out, nil
 }
@@ -259,7 +275,7 @@ func (s *Service) simulateCustomPolicy(ctx context.Context, r *awsquery.Request)
 		}
 		in.Policies = append(in.Policies, policy.SimPolicy{ID: "ResourcePolicy", Type: policy.SourceResource, Layer: policy.LayerResource, Policy: rp})
 	}
-	return s.runSimulation(in, sp)
+	return s.runSimulation(ctx, in, sp)
 }
 
 // simulatePrincipalPolicy simulates a role's policies: its inline and
@@ -332,7 +348,7 @@ func (s *Service) simulatePrincipalPolicy(ctx context.Context, r *awsquery.Reque
 	if sp.caller == "" {
 		sp.caller = role.ARN
 	}
-	return s.runSimulation(in, sp)
+	return s.runSimulation(ctx, in, sp)
 }
 
 type namedPolicy struct {

@@ -12,6 +12,16 @@ import (
 
 type compiledPolicy struct {
 	stmts []cstmt
+	// keys[i] are the folded keys of stmts[i].keys with their hashes, for
+	// the simulator's MissingContextValues (kept out of cstmt, which the
+	// evaluator walks).
+	keys [][]keyRef
+}
+
+// keyRef is a folded context key with its keyHash.
+type keyRef struct {
+	fold string
+	hash uint32
 }
 
 type cstmt struct {
@@ -57,14 +67,23 @@ type cval struct {
 	bin  []byte
 	b    bool // Bool, Null
 	bvar bool // Bool with a variable: g holds the tokens
-	arn  arnPattern
+	// arn is set for the Arn* operators only: an arnPattern is 750 bytes,
+	// which every value of a long condition list would otherwise carry.
+	arn *arnPattern
 }
 
 func compilePolicy(p *Policy) compiledPolicy {
 	vars := p.VariablesEnabled()
-	cp := compiledPolicy{stmts: make([]cstmt, len(p.Statements))}
+	cp := compiledPolicy{stmts: make([]cstmt, len(p.Statements)), keys: make([][]keyRef, len(p.Statements))}
 	for i := range p.Statements {
 		cp.stmts[i] = compileStatement(&p.Statements[i], vars)
+		if ks := cp.stmts[i].keys; len(ks) > 0 {
+			cp.keys[i] = make([]keyRef, len(ks))
+			for j, k := range ks {
+				fk := foldKey(k)
+				cp.keys[i][j] = keyRef{fold: fk, hash: keyHash(fk)}
+			}
+		}
 	}
 	return cp
 }
@@ -129,7 +148,9 @@ func statementKeys(c *cstmt) []string {
 					add(t.raw)
 				}
 			}
-			cd.vals[j].arn.forEachVar(func(t *tok) { add(t.raw) })
+			if a := cd.vals[j].arn; a != nil {
+				a.forEachVar(func(t *tok) { add(t.raw) })
+			}
 		}
 	}
 	return keys
@@ -205,7 +226,8 @@ func compileCondition(cd Condition, vars bool) ccond {
 		case famIP:
 			cv.ip, _ = parsePolicyIP(v)
 		case famARN:
-			cv.arn = compileARN(v, useVars, true)
+			a := compileARN(v, useVars, true)
+			cv.arn = &a
 		case famNull:
 			cv.b, _ = parseBool(v)
 		}

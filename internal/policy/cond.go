@@ -188,7 +188,7 @@ func (c *ccond) matchValue(rv string, ctx *Context) bool {
 		}
 	case famARN:
 		for i := range c.vals {
-			a := &c.vals[i].arn
+			a := c.vals[i].arn
 			var buf varBuf
 			vv, ok := resolveARNVars(a, ctx, buf[:0])
 			if ok && a.match(rv, vv) {

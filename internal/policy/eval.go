@@ -180,6 +180,9 @@ func (s *PolicySet) evaluate(req *Request, tb *traceBuilder) Decision {
 				r := cs.applies(req, l.name == LayerResource)
 				if tb != nil {
 					tb.statement(p, si, cs, &r)
+					if tb.sim != nil && tb.sim.stop {
+						return ImplicitDeny // cancelled: the caller discards the result
+					}
 				}
 				if !r.match {
 					continue

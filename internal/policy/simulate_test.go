@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestSimulate(t *testing.T) {
 		Resources: []string{"arn:aws:s3:::artifacts/a.tgz", "arn:aws:s3:::secrets/key"},
 		Context:   []ContextEntry{{Key: "aws:SecureTransport", Type: ContextBoolean, Values: []string{"true"}}},
 	}
-	got, err := Simulate(in)
+	got, err := simulate(t, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestSimulateResourcePolicyAndDefaults(t *testing.T) {
 		Actions:  []string{"s3:GetObject"},
 		Caller:   Principal{Type: PrincipalAWS, ID: "arn:aws:iam::123456789012:user/alice"},
 	}
-	got, err := Simulate(in)
+	got, err := simulate(t, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestSimulateResourcePolicyAndDefaults(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 	in.Caller.ID = "arn:aws:iam::123456789012:user/bob"
-	if got, _ := Simulate(in); got[0].Decision != ImplicitDeny {
+	if got, _ := simulate(t, in); got[0].Decision != ImplicitDeny {
 		t.Errorf("bob: %v", got[0].Decision)
 	}
 }
@@ -88,7 +89,7 @@ func TestSimulateContextTypes(t *testing.T) {
 		{Key: "x:flags", Type: ContextBoolean, Values: []string{"true"}},
 	}
 	run := func(ctx []ContextEntry) ([]SimResult, error) {
-		return Simulate(SimulationInput{Policies: []SimPolicy{{ID: "p", Type: SourceNone, Layer: LayerIdentity, Policy: p}}, Actions: []string{"ec2:RunInstances"}, Context: ctx})
+		return simulate(t, SimulationInput{Policies: []SimPolicy{{ID: "p", Type: SourceNone, Layer: LayerIdentity, Policy: p}}, Actions: []string{"ec2:RunInstances"}, Context: ctx})
 	}
 	got, err := run(base)
 	if err != nil || got[0].Decision != Allowed {
@@ -114,10 +115,32 @@ func TestSimulateContextTypes(t *testing.T) {
 			t.Errorf("%s: err = %v", tc.name, err)
 		}
 	}
-	if _, err := Simulate(SimulationInput{Policies: []SimPolicy{{ID: "p", Layer: "scp", Policy: p}}}); !errors.Is(err, ErrInvalidInput) {
+	if _, err := simulate(t, SimulationInput{Policies: []SimPolicy{{ID: "p", Layer: "scp", Policy: p}}}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("unknown layer: %v", err)
 	}
-	if _, err := Simulate(SimulationInput{Policies: []SimPolicy{{ID: "p", Layer: LayerIdentity}}}); !errors.Is(err, ErrInvalidInput) {
+	if _, err := simulate(t, SimulationInput{Policies: []SimPolicy{{ID: "p", Layer: LayerIdentity}}}); !errors.Is(err, ErrInvalidInput) {
 		t.Errorf("nil policy: %v", err)
 	}
+}
+
+// simulate runs every result of a simulation through Page and checks that
+// each agrees with Explain (the full trace), whose Trace it keeps.
+func simulate(t *testing.T, in SimulationInput) ([]SimResult, error) {
+	t.Helper()
+	s, err := NewSimulation(in, SimLimits{})
+	if err != nil {
+		return nil, err
+	}
+	got, next, err := s.Page(context.Background(), 0, s.Len())
+	if err != nil || next != s.Len() || len(got) != s.Len() {
+		t.Fatalf("Page = %d results, next %d, %v; want %d", len(got), next, err, s.Len())
+	}
+	for i := range got {
+		ex := s.Explain(i)
+		if diff := cmp.Diff(ex, got[i], cmpopts.IgnoreFields(SimResult{}, "Trace")); diff != "" {
+			t.Errorf("result %d: Page and Explain differ (-explain +page):\n%s", i, diff)
+		}
+		got[i].Trace = ex.Trace
+	}
+	return got, nil
 }

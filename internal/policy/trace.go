@@ -122,6 +122,10 @@ type traceBuilder struct {
 	missing     []string
 	missingSeen map[string]bool
 	reason      reasonKind
+	// sim, when set, replaces the full trace with the simulator's summary
+	// (deciding statements and missing keys only) and lets it stop an
+	// evaluation whose request was cancelled.
+	sim *simCollector
 }
 
 func newTraceBuilder(req *Request) *traceBuilder {
@@ -130,10 +134,18 @@ func newTraceBuilder(req *Request) *traceBuilder {
 }
 
 func (tb *traceBuilder) beginPolicy(l Layer, index int, p *Policy) {
+	if tb.sim != nil {
+		tb.sim.beginPolicy(l, index, p)
+		return
+	}
 	tb.policies = append(tb.policies, PolicyTrace{Layer: l, Index: index, ID: p.ID, Outcome: "none", Statements: []StatementTrace{}})
 }
 
 func (tb *traceBuilder) statement(p *Policy, si int, cs *cstmt, r *stmtResult) {
+	if tb.sim != nil {
+		tb.sim.statement(tb.req, si, cs, r)
+		return
+	}
 	pt := &tb.policies[len(tb.policies)-1]
 	st := &p.Statements[si]
 	t := StatementTrace{
@@ -220,8 +232,8 @@ func conditionTrace(c *ccond, r *stmtResult, ctx *Context) *ConditionTrace {
 		var vv []string
 		var ok bool
 		if c.op.base.fam == famARN {
-			if vv, ok = resolveARNVars(&cv.arn, ctx, nil); ok {
-				resolved = append(resolved, substituteARN(&cv.arn, vv))
+			if vv, ok = resolveARNVars(cv.arn, ctx, nil); ok {
+				resolved = append(resolved, substituteARN(cv.arn, vv))
 			}
 		} else if vv, ok = resolveVars(cv.g.toks, ctx, nil); ok {
 			resolved = append(resolved, substitute(cv.g.toks, vv))
