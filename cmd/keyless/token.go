@@ -44,10 +44,13 @@ Claims:
                       digits for integers (gitlab runner_id)
   --claim KEY:=JSON   VALUE is raw JSON of any type, e.g. 'groups:=["a","b"]'
 
+An issuer mints tokens of its own claim profile only; --profile, when given,
+must name it.
+
 Examples:
-  keyless token mint --endpoint-url http://127.0.0.1:8400 --profile github \
+  keyless token mint --endpoint-url http://127.0.0.1:8400 --issuer gh \
     --audience sts.amazonaws.com --claim repository=acme/app --claim ref=refs/heads/main
-  keyless token mint --profile circleci \
+  keyless token mint --issuer circle \
     --subject org/ORG/project/PROJECT/user/USER \
     --claim 'oidc.circleci.com/context-ids=["CTX"]'`,
 		Args: cobra.NoArgs,
@@ -114,7 +117,7 @@ Examples:
 	f.StringVar(&audience, "audience", "", "aud claim (default: the profile's: circleci the org id, github https://github.com/OWNER)")
 	f.StringVar(&subject, "subject", "", "sub claim (github and gitlab derive it from the claims when omitted)")
 	f.StringArrayVar(&claims, "claim", nil, "claim as KEY=VALUE (string) or KEY:=JSON (repeatable)")
-	f.StringVar(&profile, "profile", "", "claim profile: generic, circleci, github or gitlab (default: the issuer's)")
+	f.StringVar(&profile, "profile", "", "claim profile: generic, circleci, github or gitlab; must be the issuer's (default: the issuer's)")
 	f.StringVar(&issuerID, "issuer", "", "issuer id (default: the key's own issuer, or the server's first)")
 	f.StringVar(&lifetime, "lifetime", "", "token lifetime, e.g. 15m or 900 (seconds) (default: the issuer's, 1h)")
 	f.StringVar(&region, "region", "", "SigV4 signing region (default: from the AWS configuration, else us-east-1)")

@@ -75,7 +75,15 @@ func (c *CredentialCache) Get(ctx context.Context, key string, exchange func(con
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return Credentials{}, fmt.Errorf("credential cache: %w", err)
 	}
+	if err := checkPrivate(c.Dir, true); err != nil {
+		return Credentials{}, err
+	}
 	p := c.path(key)
+	for _, f := range []string{p, p + ".lock"} {
+		if err := checkPrivate(f, false); err != nil {
+			return Credentials{}, err
+		}
+	}
 	unlock, err := lockPath(ctx, p)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credential cache: %w", err)
@@ -118,6 +126,54 @@ func (c *CredentialCache) Get(ctx context.Context, key string, exchange func(con
 		}
 	}
 	return fresh, nil
+}
+
+// ErrCacheNotPrivate is the cause of a refused credential cache directory
+// or file: one another user owns or could write would let that user read
+// this job's credentials or hand it credentials of their choosing.
+var ErrCacheNotPrivate = errors.New("credential cache is not private to this user")
+
+// checkPrivate refuses a cache directory (isDir) or entry that is a
+// symbolic link, is not what it should be, is owned by another user, or
+// is writable by group or others. A missing entry is fine (it will be
+// created 0600 in a directory already checked).
+func checkPrivate(path string, isDir bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if !isDir && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("credential cache: %w", err)
+	}
+	what := "file"
+	if isDir {
+		what = "directory"
+	}
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("credential cache %s %s %s: %w", what, path, fmt.Sprintf(format, args...), ErrCacheNotPrivate)
+	}
+	mode := fi.Mode()
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		return refuse("is a symbolic link; remove it, or pass --cache-dir with a real directory of your own")
+	case isDir && !mode.IsDir(), !isDir && !mode.IsRegular():
+		return refuse("is not a regular %s; remove it, or pass --cache-dir", what)
+	}
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return nil // no uids or POSIX modes here (Windows): ACLs protect the profile
+	}
+	if uid != currentUID() {
+		return refuse("is owned by uid %d, not by you (uid %d); remove it, or pass --cache-dir with a directory of your own", uid, currentUID())
+	}
+	if perm := mode.Perm(); perm&0o022 != 0 {
+		fix := "chmod go-w " + path
+		if !isDir {
+			fix = "rm " + path
+		}
+		return refuse("is writable by group or others (mode %04o); run `%s`, or pass --cache-dir", perm, fix)
+	}
+	return nil
 }
 
 // read loads an entry; a missing, unreadable or malformed one is a miss.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,6 +231,133 @@ func TestAssumeCredentialProcessRefreshesWithFreshGitHubToken(t *testing.T) {
 		exp, _ := time.Parse(time.RFC3339, third["Expiration"].(string))
 		if !exp.After(time.Now().Add(55 * time.Minute)) {
 			t.Errorf("refreshed Expiration %v is not an hour out", exp)
+		}
+	})
+}
+
+// TestCredentialCacheRefusesSharedPaths (issue 11 item 13c): a cache
+// directory or entry another user could write, or that points elsewhere,
+// is refused with an error naming the fix, before any exchange; the cache
+// creates its directory 0700 and its files 0600.
+func TestCredentialCacheRefusesSharedPaths(t *testing.T) {
+	fresh := func(t *testing.T) string {
+		dir := filepath.Join(t.TempDir(), "keyless", "credential-process")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	key := "k"
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T) string // returns the cache dir
+		wantMsg string
+		root    bool // needs root (to give a file to another user)
+	}{
+		{name: "directory writable by others", wantMsg: "chmod go-w", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			os.Chmod(dir, 0o777)
+			return dir
+		}},
+		{name: "directory writable by group", wantMsg: "mode 0770", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			os.Chmod(dir, 0o770)
+			return dir
+		}},
+		{name: "directory is a symlink", wantMsg: "symbolic link", setup: func(t *testing.T) string {
+			target := fresh(t)
+			link := filepath.Join(t.TempDir(), "cache")
+			if err := os.Symlink(target, link); err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}},
+		{name: "entry is a directory", wantMsg: "not a regular file", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			os.Mkdir(filepath.Join(dir, key+".json"), 0o700)
+			return dir
+		}},
+		{name: "entry is a symlink", wantMsg: "symbolic link", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			other := filepath.Join(t.TempDir(), "planted.json")
+			os.WriteFile(other, []byte(`{}`), 0o600)
+			if err := os.Symlink(other, filepath.Join(dir, key+".json")); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{name: "entry writable by others", wantMsg: "rm ", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			p := filepath.Join(dir, key+".json")
+			os.WriteFile(p, []byte(`{}`), 0o600)
+			os.Chmod(p, 0o666)
+			return dir
+		}},
+		{name: "lock file is a symlink", wantMsg: "symbolic link", setup: func(t *testing.T) string {
+			dir := fresh(t)
+			if err := os.Symlink(filepath.Join(t.TempDir(), "x"), filepath.Join(dir, key+".json.lock")); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{name: "directory owned by another user", wantMsg: "owned by uid 65534", root: true, setup: func(t *testing.T) string {
+			dir := fresh(t)
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{name: "entry owned by another user", wantMsg: "owned by uid 65534", root: true, setup: func(t *testing.T) string {
+			dir := fresh(t)
+			p := filepath.Join(dir, key+".json")
+			os.WriteFile(p, []byte(`{}`), 0o600)
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root && os.Geteuid() != 0 {
+				t.Skip("giving a file to another user needs root")
+			}
+			ex := &countingExchange{life: time.Hour}
+			cache := &CredentialCache{Dir: tc.setup(t), Now: time.Now}
+			_, err := cache.Get(t.Context(), key, ex.exchange)
+			if !errors.Is(err, ErrCacheNotPrivate) {
+				t.Fatalf("Get = %v, want ErrCacheNotPrivate", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantMsg) || !strings.Contains(err.Error(), "--cache-dir") {
+				t.Errorf("error %q does not say %q and --cache-dir", err, tc.wantMsg)
+			}
+			if n := ex.calls.Load(); n != 0 {
+				t.Errorf("%d exchanges despite the refused cache", n)
+			}
+		})
+	}
+
+	t.Run("creates 0700 and 0600", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "new", "cache")
+		cache := &CredentialCache{Dir: dir, Now: time.Now}
+		if _, err := cache.Get(t.Context(), key, (&countingExchange{life: time.Hour}).exchange); err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, key+".json"): 0o600, filepath.Join(dir, key+".json.lock"): 0o600} {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("%s: mode %04o, want %04o", p, got, want)
+			}
+		}
+		// A second call reads the entry the first wrote: a private cache
+		// is accepted.
+		if _, err := cache.Get(t.Context(), key, func(context.Context) (Credentials, error) {
+			return Credentials{}, errors.New("must not exchange again")
+		}); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -45,8 +45,9 @@ type Config struct {
 	// by this server: URL/.well-known/openid-configuration. https, or http on
 	// a loopback host; no query, fragment, user info or trailing slash.
 	URL string
-	// Profile is the default claim profile: generic (default), circleci,
-	// github or gitlab.
+	// Profile is the claim profile of every token the issuer mints:
+	// generic (default), circleci, github or gitlab. A request may name it
+	// but not another one.
 	Profile string
 	// Algorithm of new signing keys: RS256 (default) or ES256.
 	Algorithm string

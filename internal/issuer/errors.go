@@ -13,6 +13,7 @@ import (
 var (
 	ErrUnknownIssuer  = errors.New("issuer: unknown issuer")
 	ErrUnknownProfile = errors.New("issuer: unknown claim profile")
+	ErrProfileSwitch  = errors.New("issuer: request names another claim profile than the issuer's")
 	ErrReservedClaim  = errors.New("issuer: reserved claim")
 	ErrDerivedClaim   = errors.New("issuer: claim conflicts with the value the profile derives")
 	ErrUnknownClaim   = errors.New("issuer: claim not part of the profile")

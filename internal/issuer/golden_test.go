@@ -103,7 +103,7 @@ func TestClaimsGolden(t *testing.T) {
 			"ref": "main", "ref_type": "branch", "ref_protected": "true", "pipeline_source": "push",
 			"runner_id": "12", "groups_direct": `["acme"]`,
 		}}},
-		{"github-profile-on-generic-issuer", "ci", MintRequest{Profile: ProfileGitHub, Claims: map[string]any{
+		{"github-profile-named", "gh", MintRequest{Profile: ProfileGitHub, Claims: map[string]any{
 			"repository": "acme/app", "ref": "refs/heads/release",
 		}}},
 	}

@@ -52,7 +52,7 @@ func TestBadMintRequestsRefused(t *testing.T) {
 		{"null claim", "ci", `{"subject":"s","audience":"a","claims":{"x":null}}`, 400, "InvalidParameterValue", ErrClaimValue, "null"},
 		{"generic without subject", "ci", `{"audience":"a"}`, 400, "MissingParameter", ErrMissing, "subject"},
 		{"generic without audience", "ci", `{"subject":"s"}`, 400, "MissingParameter", ErrMissing, "audience"},
-		{"circleci profile on an issuer without org", "ci", `{"profile":"circleci","subject":"org/o/project/p/user/u"}`, 400, "InvalidParameterValue", ErrMissing, "organisation"},
+		{"profile other than the issuer's", "ci", `{"profile":"circleci","subject":"org/o/project/p/user/u"}`, 400, "InvalidParameterValue", ErrProfileSwitch, "mints generic tokens only"},
 		{"circleci org-id overridden", "circle", `{"subject":` + circleSub + `,"claims":{"oidc.circleci.com/org-id":"other"}}`, 400, "InvalidParameterValue", ErrDerivedClaim, "org-id"},
 		{"circleci project-id disagrees with sub", "circle", `{"subject":` + circleSub + `,"claims":{"oidc.circleci.com/project-id":"q"}}`, 400, "InvalidParameterValue", ErrDerivedClaim, "project-id"},
 		{"circleci sub of another org", "circle", `{"subject":"org/other/project/p/user/u"}`, 400, "InvalidParameterValue", ErrClaimValue, "other"},

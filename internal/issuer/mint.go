@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -104,13 +105,18 @@ func (s *Service) Mint(ctx context.Context, issuerID string, req MintRequest) (*
 // prepare validates req and builds the profile's claims (without the
 // registered time and id claims).
 func (s *Service) prepare(is *issuer, req MintRequest) (*minting, time.Duration, error) {
+	// An issuer mints its own profile's tokens only: a verifier trusting a
+	// circleci issuer relies on circleci-shaped tokens (the org claim, the
+	// subject layout), so a request may name the profile but not change it.
 	prof := is.prof
 	if req.Profile != "" {
-		p, ok := profiles[req.Profile]
-		if !ok {
+		if _, ok := profiles[req.Profile]; !ok {
 			return nil, 0, invalid(ErrUnknownProfile, "Unknown profile %q; the profiles are %s.", truncate(req.Profile, 32), profileNames())
 		}
-		prof = p
+		if req.Profile != prof.name {
+			return nil, 0, invalid(ErrProfileSwitch, "Issuer %q mints %s tokens only; the request asks for profile %s. Omit profile, or ask an issuer configured with profile %s.",
+				is.cfg.ID, prof.name, req.Profile, req.Profile)
+		}
 	}
 	lifetime := req.Lifetime
 	if lifetime == 0 {
@@ -124,13 +130,22 @@ func (s *Service) prepare(is *issuer, req MintRequest) (*minting, time.Duration,
 		return nil, 0, tooLarge("A request may carry at most %d claims.", maxClaims)
 	}
 	m := &minting{iss: is, prof: prof, subject: req.Subject, audience: req.Audience, claims: make(map[string]any, len(req.Claims)+12)}
+	folded := make(map[string]string, len(req.Claims))
 	for name, v := range req.Claims {
 		if name == "" || len(name) > maxClaimName || !utf8.ValidString(name) {
 			return nil, 0, invalid(ErrClaimValue, "Claim names must be 1 to %d bytes of UTF-8.", maxClaimName)
 		}
-		if why, ok := registered[name]; ok {
-			return nil, 0, invalid(ErrReservedClaim, "Claim %s is reserved: %s.", name, why)
+		if err := checkClaimName(prof, name); err != nil {
+			return nil, 0, err
 		}
+		// Two claims whose names differ only in case are one claim to a
+		// verifier that folds case: refuse the pair rather than guess.
+		f := strings.ToLower(name)
+		if other, dup := folded[f]; dup {
+			a, b := min(name, other), max(name, other)
+			return nil, 0, invalid(ErrClaimValue, "Claims %q and %q differ only in case; give one.", truncate(a, 64), truncate(b, 64))
+		}
+		folded[f] = name
 		kind, ok := prof.kindOf(name)
 		if !ok {
 			return nil, 0, invalid(ErrUnknownClaim, "Claim %q is not a %s claim; namespaced names (containing '/' or ':') are accepted, or use the generic profile for free-form claims.", truncate(name, 64), prof.name)
@@ -153,7 +168,105 @@ func (s *Service) prepare(is *issuer, req MintRequest) (*minting, time.Duration,
 	if !validIdentifier(m.audience) {
 		return nil, 0, invalid(ErrClaimValue, "The audience must be 1 to %d bytes of UTF-8.", maxIdentifier)
 	}
+	// One check over everything the token will carry (the request's
+	// values after coercion, which decodes JSON-array strings, and what
+	// the profile derived from them): no string anywhere holds a control
+	// character.
+	if err := checkText("The subject", m.subject); err != nil {
+		return nil, 0, err
+	}
+	if err := checkText("The audience", m.audience); err != nil {
+		return nil, 0, err
+	}
+	for name, v := range m.claims {
+		if err := checkText("A claim name", name); err != nil {
+			return nil, 0, err
+		}
+		if err := checkStrings("Claim "+truncate(name, 64), v); err != nil {
+			return nil, 0, err
+		}
+	}
 	return m, lifetime, nil
+}
+
+// checkClaimName refuses a request claim the issuer sets itself: a
+// registered claim, or, in any case, the name of a claim the profile sets
+// or types (a verifier that matched names case-insensitively would read
+// "ISS" as iss, or "OIDC.circleci.com/org-id" as the org the issuer
+// vouches for).
+func checkClaimName(prof *profile, name string) error {
+	for reserved, why := range registered {
+		if strings.EqualFold(name, reserved) {
+			if name == reserved {
+				return invalid(ErrReservedClaim, "Claim %s is reserved: %s.", name, why)
+			}
+			return invalid(ErrReservedClaim, "Claim %q is reserved: it is %s in another case (%s).", truncate(name, 64), reserved, why)
+		}
+	}
+	for known := range prof.known {
+		if name != known && strings.EqualFold(name, known) {
+			return invalid(ErrReservedClaim, "Claim %q differs only in case from the %s profile's claim %s; use that name.", truncate(name, 64), prof.name, known)
+		}
+	}
+	return nil
+}
+
+// checkStrings applies checkText to every string in a claim value, object
+// keys included, at any depth (checkValue has bounded the depth).
+func checkStrings(what string, v any) error {
+	switch x := v.(type) {
+	case string:
+		return checkText(what, x)
+	case []string:
+		for _, e := range x {
+			if err := checkText(what, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := checkStrings(what, e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if err := checkText(what+" (an object key)", k); err != nil {
+				return err
+			}
+			if err := checkStrings(what, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkText refuses control characters (C0 including NUL, DEL, C1), line
+// and paragraph separators, and the bidirectional overrides and isolates
+// that make text display as something other than its bytes: in a sub or
+// any claim a trust policy matches, they let two different values look
+// alike in logs, consoles and reviews, and NUL truncates the value for
+// C-based verifiers.
+func checkText(what, s string) error {
+	for _, r := range s {
+		if confusingRune(r) {
+			return invalid(ErrClaimValue, "%s holds the character U+%04X; control characters, NUL and bidirectional controls are not accepted.", what, r)
+		}
+	}
+	return nil
+}
+
+func confusingRune(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r <= 0x9f: // C0 (NUL included), DEL, C1
+		return true
+	case r == 0x2028, r == 0x2029: // line and paragraph separators
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069: // bidi marks, embeddings, overrides, isolates
+		return true
+	}
+	return false
 }
 
 func validIdentifier(s string) bool {

@@ -28,7 +28,8 @@ const (
 
 // MintRequest asks for one token.
 type MintRequest struct {
-	// Profile is the claim profile; "" means the issuer's default.
+	// Profile, when set, must be the issuer's own claim profile (a request
+	// cannot switch it); "" means the issuer's.
 	Profile string
 	// Audience is the aud claim; "" means the profile's default (circleci:
 	// the org id; github: https://github.com/OWNER), an error otherwise.
