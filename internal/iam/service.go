@@ -408,7 +408,7 @@ func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc strin
 		return PolicyError(err)
 	}
 	if kind == policy.KindTrust && !s.skipIdP {
-		return checkSharedIssuerControls(p)
+		return s.checkSharedIssuerControls(p)
 	}
 	return nil
 }
