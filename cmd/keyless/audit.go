@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keylessci/keyless/internal/audit"
+	"github.com/keylessci/keyless/internal/keyring"
 	"github.com/keylessci/keyless/internal/server"
 )
 
@@ -33,7 +34,7 @@ func newAuditCmd() *cobra.Command {
 		Use:   "audit",
 		Short: "Work with the CloudTrail-format audit trail",
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd(), newAuditResetHeadCmd())
 	return cmd
 }
 
@@ -57,39 +58,57 @@ func locateTrail(dir, dataFlag string) (auditDir, dataDir string) {
 
 func newAuditVerifyCmd() *cobra.Command {
 	var (
-		output   string
-		data     string
-		keyFiles []string
-		headFile string
+		output    string
+		data      string
+		keyFiles  []string
+		headFile  string
+		masterKey string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify DIR",
 		Short: "Check the integrity of an audit trail (exit 0 intact, 1 tampered, 2 cannot check)",
 		Long: `Check the integrity of an audit trail, as CloudTrail's log file validation does,
 and more: every delivery file must be covered by a signed digest (or be in the
-still-unsealed window), digests must chain back from the newest signature, and
-every event must be where its file's index says.
+still-unsealed window), digests must chain back from the newest signature, every
+event must be where its file's index says, and the journal of unsealed events
+must continue its hash chain up to the last checkpoint.
 
 DIR is a keyless data dir or its audit folder; the digest public keys and the
-newest digest signature are then read from the data dir's store. For a copy of
-a trail elsewhere, pass --data, or --public-key (PEM) and --head (JSON).
+head (the newest digest signature and the journal checkpoint) are then read
+from the data dir's store. For a copy of a trail elsewhere, pass --data, or
+--public-key (PEM) and --head (JSON).
 
-Exit status: 0 intact, 1 not intact (the problems are listed), 2 the check
-could not run.`,
+The head and the trail's seal state are authenticated with a key derived from
+the master key, which verify therefore needs: KEYLESS_MASTER_KEY, else
+--master-key-file (or KEYLESS_MASTER_KEY_FILE), else the data dir's master.key.
+Without it, or when the head is older than this check (written before keyless
+authenticated heads; it is adopted when keyless serve next starts), verify
+cannot vouch for the trail: deleting the newest digests and rewriting the head
+would look the same. It then says NOT AUTHENTICATED and exits 2.
+
+Exit status: 0 intact (and authenticated), 1 not intact (the problems are
+listed: tampering, or a key that is not this data dir's), 2 the check could not
+run or the trail could not be authenticated (the reason is printed).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			auditDir, dataDir := locateTrail(args[0], data)
+			master, err := verifyMasterKey(masterKey, dataDir)
+			if err != nil {
+				return &exitError{2, err}
+			}
 			opts := audit.VerifyOptions{PublicKeys: map[string]*rsa.PublicKey{}}
 			if dataDir != "" {
-				fromStore, err := server.OpenAuditVerifier(ctx, dataDir)
+				fromStore, err := server.AuditVerifyOptions(ctx, dataDir, master)
 				if err != nil {
 					return &exitError{2, err}
 				}
-				for fp, k := range fromStore.PublicKeys {
-					opts.PublicKeys[fp] = k
+				opts = fromStore
+				if opts.PublicKeys == nil {
+					opts.PublicKeys = map[string]*rsa.PublicKey{}
 				}
-				opts.Head = fromStore.Head
+			} else if master != nil {
+				opts.MACKey = server.AuditMACKey(master)
 			}
 			for _, f := range keyFiles {
 				k, err := readPublicKey(f)
@@ -107,7 +126,7 @@ could not run.`,
 				if err := json.Unmarshal(b, &h); err != nil {
 					return &exitError{2, fmt.Errorf("%s: %w", headFile, err)}
 				}
-				opts.Head = &h
+				opts.Head, opts.LoadHead = &h, nil
 			}
 			if len(opts.PublicKeys) == 0 {
 				return &exitError{2, errors.New("no digest public key: give a keyless data dir (or --data DIR), or --public-key FILE")}
@@ -125,12 +144,12 @@ could not run.`,
 				}
 			} else {
 				fmt.Fprint(out, rep.String())
-				if opts.Head == nil {
-					fmt.Fprintln(out, "note: no newest-digest signature was available; deleting the newest digests cannot be detected without it")
-				}
 			}
-			if !rep.Intact {
+			switch {
+			case len(rep.Problems) > 0:
 				return &exitError{1, fmt.Errorf("audit trail %s is not intact: %d problem(s)", auditDir, len(rep.Problems))}
+			case !rep.Authenticated:
+				return &exitError{2, fmt.Errorf("audit trail %s cannot be authenticated: %s", auditDir, rep.Unauthenticated)}
 			}
 			return nil
 		},
@@ -139,7 +158,63 @@ could not run.`,
 	cmd.Flags().StringVar(&data, "data", "", "data dir holding the digest keys and the newest signature")
 	cmd.Flags().StringArrayVar(&keyFiles, "public-key", nil, "PEM public key of a digest signing key (repeatable)")
 	cmd.Flags().StringVar(&headFile, "head", "", "JSON file with the newest digest head")
+	cmd.Flags().StringVar(&masterKey, "master-key-file", "", "file with the base64 master key (default: KEYLESS_MASTER_KEY, KEYLESS_MASTER_KEY_FILE, then DATA/master.key)")
 	return cmd
+}
+
+// verifyMasterKey finds the master key that authenticates a trail's head:
+// KEYLESS_MASTER_KEY, the flag, KEYLESS_MASTER_KEY_FILE, then the data
+// dir's master.key. nil when there is none.
+func verifyMasterKey(flagFile, dataDir string) (*keyring.Master, error) {
+	if v := os.Getenv("KEYLESS_MASTER_KEY"); v != "" {
+		return keyring.LoadMaster(v, "", false, nil)
+	}
+	file := flagFile
+	if file == "" {
+		file = os.Getenv("KEYLESS_MASTER_KEY_FILE")
+	}
+	if file != "" {
+		return keyring.LoadMaster("", file, false, nil)
+	}
+	if dataDir == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(server.MasterKeyPath(dataDir)); err != nil {
+		return nil, nil
+	}
+	return keyring.LoadMaster("", server.MasterKeyPath(dataDir), false, nil)
+}
+
+func newAuditResetHeadCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset-head DATA",
+		Short: "Forget the audit head of a data dir whose trail was moved aside, so keyless serve starts a new trail",
+		Long: `keyless serve refuses to extend a trail whose authenticated head it cannot
+reconcile with the trail on disk (a journal that lost acknowledged events, a
+seal state or head put back from an older copy, a head that does not
+authenticate). After keeping the evidence (run keyless audit verify, then move
+DATA/audit aside), reset-head forgets the head kept in the store, and the next
+start begins a new trail in an empty DATA/audit. It prints the head it forgot.
+It refuses while DATA/audit still holds a trail. Stop keyless serve first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			old, err := server.ResetAuditHead(cmd.Context(), args[0])
+			if err != nil {
+				return &exitError{2, err}
+			}
+			out := cmd.OutOrStdout()
+			if old == nil {
+				fmt.Fprintln(out, "no audit head was kept; nothing to reset")
+				return nil
+			}
+			b, err := json.MarshalIndent(old, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "forgot the audit head (keep it with the old trail):\n%s\n", b)
+			return nil
+		},
+	}
 }
 
 func readPublicKey(path string) (*rsa.PublicKey, error) {

@@ -88,6 +88,10 @@ type Call struct {
 	ErrorCode           string
 	ErrorMessage        string
 	TLS                 *TLSDetails
+	// Untrusted marks the event of a request refused before its caller
+	// was authenticated: its caller-controlled values are size-capped
+	// (see [UntrustedEventBytes]).
+	Untrusted bool
 }
 
 // APICall builds an AwsApiCall management event.
@@ -98,6 +102,10 @@ func (b *Builder) APICall(c Call) (*Event, error) { return b.apiCall(c, true) }
 func (b *Builder) apiCall(c Call, scrub bool) (*Event, error) {
 	if c.Source == "" || c.Name == "" {
 		return nil, fmt.Errorf("%w: eventSource and eventName are required", ErrInvalidEvent)
+	}
+	var textCapped bool
+	if c.Untrusted {
+		textCapped = capCallText(&c)
 	}
 	id, err := NewEventID(b.Rand)
 	if err != nil {
@@ -141,6 +149,13 @@ func (b *Builder) apiCall(c Call, scrub bool) (*Event, error) {
 	if scrub {
 		Scrub(ev)
 	}
+	if c.Untrusted {
+		if err := capUntrusted(ev, textCapped); err != nil {
+			return nil, err
+		}
+	} else if err := capParams(ev); err != nil {
+		return nil, err
+	}
 	return ev, nil
 }
 
@@ -178,6 +193,12 @@ type Exchange struct {
 	// policy package).
 	Decision string
 	Trace    json.RawMessage
+
+	// Unverified marks an exchange whose ID token did not validate
+	// (malformed, bad signature, unknown issuer, expired, ...): every value
+	// is then an anonymous caller's, and the event is size-capped like an
+	// untrusted [Call].
+	Unverified bool
 
 	// Response, on success.
 	Credentials      *IssuedCredentials
@@ -307,6 +328,12 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 		add[KeyTrustTrace] = v
 	}
 	c.AdditionalEventData = add
+	untrusted := c.Untrusted || x.Unverified
+	c.Untrusted = false // capped below, once the claims are in
+	var textCapped bool
+	if untrusted {
+		textCapped = capCallText(&c)
+	}
 	ev, err := b.apiCall(c, false)
 	if err != nil {
 		return nil, err
@@ -319,6 +346,11 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 	}
 	if run := CIRunFromClaims(x.Issuer, claims); run != nil {
 		ev.AdditionalEventData[KeyCIRun] = run
+	}
+	if untrusted {
+		if err := capUntrusted(ev, textCapped); err != nil {
+			return nil, err
+		}
 	}
 	return ev, nil
 }

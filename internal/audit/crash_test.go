@@ -53,8 +53,10 @@ func TestCrashChild(t *testing.T) {
 	block := os.Getenv(crashBlockEnv)
 	opts := Options{
 		Dir: os.Getenv(crashDirEnv), AccountID: testAccount, Region: testRegion,
-		SigningKey: testSigningKey(t), Head: FileHeadStore{Path: os.Getenv(crashHeadEnv)},
-		Now: now, SealInterval: -1, MaxEventsPerFile: 50,
+		SigningKey: testSigningKey(t), Head: FileHeadStore{Path: os.Getenv(crashHeadEnv)}, MACKey: testMACKey,
+		// Checkpoints every 3 ms (real time): many kills land between a
+		// checkpoint and the next fsync, or inside a checkpoint's save.
+		Now: now, SealInterval: -1, MaxEventsPerFile: 50, CheckpointInterval: 3 * time.Millisecond,
 		sealHook: func(step string) {
 			if step == block {
 				say("AT " + step)

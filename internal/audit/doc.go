@@ -8,13 +8,16 @@
 // (JSON lines, fan-out).
 //
 // It is a library: it knows nothing of HTTP servers or of keyless's store.
-// The caller injects the clock, the randomness, the digest signing key and
-// the [HeadStore] that keeps the newest digest signature outside the trail.
+// The caller injects the clock, the randomness, the digest signing key, the
+// [HeadStore] that keeps the newest digest signature outside the trail, and
+// the MAC key (derived from the master key) that authenticates the head and
+// the seal state.
 //
 // # On-disk layout (under the trail directory DIR)
 //
-//	DIR/journal/<first seq>.wal       write-ahead journal segments (framed, CRC-32C)
-//	DIR/journal/seal-state.json       what has been sealed; files awaiting a digest
+//	DIR/journal/<first seq>.wal       write-ahead journal segments (framed, CRC-32C, hash-chained)
+//	DIR/journal/seal-state.json       what has been sealed; files awaiting a digest (MAC'd)
+//	DIR/journal/tmp/                  files being written atomically
 //	DIR/index/<log file path>.idx     per-event hashes of each delivery file (diagnostics)
 //	DIR/AWSLogs/<acct>/CloudTrail/<region>/YYYY/MM/DD/<acct>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<16 chars>.json.gz
 //	DIR/AWSLogs/<acct>/CloudTrail-Digest/<region>/YYYY/MM/DD/<acct>_CloudTrail-Digest_<region>_<trail>_<region>_<YYYYMMDDTHHMMSSZ>.json.gz
@@ -29,7 +32,20 @@
 // Events that have not yet been covered by a signed digest are not protected
 // by a signature (as CloudTrail events not yet delivered). They are the
 // journal segments and the delivery files listed as pending in
-// seal-state.json. [Verify] checks that window for internal consistency
-// (frame CRCs, sequence continuity, hashes recorded at sealing time) and
-// flags any delivery file that is neither referenced by a digest nor pending.
+// seal-state.json. They are protected against someone who can write the
+// trail directory and the head store but lacks the MAC key: the seal state
+// (with the pending files' hashes) carries a MAC, the journal's frames are
+// hash-chained, and the head records an authenticated checkpoint of the
+// chain every Options.CheckpointInterval (auth.go, chain.go). [Verify] checks
+// that window (MACs, chain, checkpoint, frame CRCs, sequence continuity,
+// hashes recorded at sealing time) and flags any delivery file that is
+// neither referenced by a digest nor pending.
+//
+// # Confinement
+//
+// Every path the trail reads from its own files, digests or the head store
+// is checked against the shapes keyless writes and opened through an
+// [os.Root] on the trail directory, never through a symbolic link
+// (confine.go): a data-dir writer cannot make keyless delete or write files
+// elsewhere.
 package audit

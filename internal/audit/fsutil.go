@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"strconv"
 )
 
 // syncFunc makes a file's (or directory's) contents durable. It is injected
@@ -14,69 +14,94 @@ type syncFunc func(*os.File) error
 
 func defaultSync(f *os.File) error { return f.Sync() }
 
-// syncDir fsyncs a directory so that entries created, renamed or removed in
-// it survive a crash.
-func syncDir(sync syncFunc, dir string) error {
-	d, err := os.Open(dir)
+// syncDir fsyncs a directory of the trail so that entries created, renamed
+// or removed in it survive a crash.
+func (r *trailRoot) syncDir(sync syncFunc, rel string) error {
+	if err := r.checkParents(rel + "/"); err != nil {
+		return err
+	}
+	d, err := r.root.Open(rel)
 	if err != nil {
 		return fmt.Errorf("audit: open dir for sync: %w", err)
 	}
 	defer d.Close()
 	if err := sync(d); err != nil {
-		return fmt.Errorf("audit: sync dir %s: %w", dir, err)
+		return fmt.Errorf("audit: sync dir %s: %w", rel, err)
 	}
 	return nil
 }
 
-// mkdirAllSync creates dir and its missing parents up to root, fsyncing each
-// parent whose entries changed.
-func mkdirAllSync(sync syncFunc, root, dir string) error {
-	if _, err := os.Stat(dir); err == nil {
+// mkdirAllSync creates the trail directory rel and its missing parents,
+// fsyncing each parent whose entries changed. Existing parts must be real
+// directories.
+func (r *trailRoot) mkdirAllSync(sync syncFunc, rel string) error {
+	if rel == "." {
 		return nil
 	}
-	parent := filepath.Dir(dir)
-	if parent != dir && len(parent) >= len(root) {
-		if err := mkdirAllSync(sync, root, parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("audit: mkdir: %w", err)
-	}
-	return syncDir(sync, parent)
-}
-
-// writeFileAtomic writes data to path through a temporary file in tmpDir
-// (same filesystem), fsyncs it, renames it into place and fsyncs the target
-// directory. Readers never see a partial file.
-func writeFileAtomic(sync syncFunc, root, tmpDir, path string, data []byte) error {
-	if err := mkdirAllSync(sync, root, filepath.Dir(path)); err != nil {
+	if err := r.checkDir(rel); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(tmpDir, "w-*.tmp")
-	if err != nil {
-		return fmt.Errorf("audit: create temp file: %w", err)
+	if fi, err := r.root.Lstat(rel); err == nil && fi.IsDir() {
+		return nil
 	}
-	tmp := f.Name()
+	parent := parentDir(rel)
+	if err := r.mkdirAllSync(sync, parent); err != nil {
+		return err
+	}
+	if err := r.root.Mkdir(rel, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("audit: mkdir: %w", err)
+	}
+	return r.syncDir(sync, parent)
+}
+
+// writeFileAtomic writes data to rel (of one of shapes) through a temporary
+// file in journal/tmp (same filesystem), fsyncs it, renames it into place
+// and fsyncs the target directory. Readers never see a partial file.
+func (r *trailRoot) writeFileAtomic(sync syncFunc, rel string, shapes pathShape, data []byte) error {
+	if err := r.check(rel, shapes); err != nil {
+		return err
+	}
+	if err := r.mkdirAllSync(sync, parentDir(rel)); err != nil {
+		return err
+	}
+	if err := r.checkDir(tmpDir); err != nil {
+		return err
+	}
+	var (
+		f   *os.File
+		tmp string
+	)
+	for {
+		var err error
+		tmp = tmpDir + "/w-" + strconv.FormatUint(r.tmpSeq.Add(1), 10) + ".tmp"
+		f, err = r.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("audit: create temp file: %w", err)
+		}
+		break
+	}
 	ok := false
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			r.root.Remove(tmp)
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("audit: write %s: %w", path, err)
+		return fmt.Errorf("audit: write %s: %w", rel, err)
 	}
 	if err := sync(f); err != nil {
-		return fmt.Errorf("audit: sync %s: %w", path, err)
+		return fmt.Errorf("audit: sync %s: %w", rel, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("audit: close %s: %w", path, err)
+		return fmt.Errorf("audit: close %s: %w", rel, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("audit: rename into %s: %w", path, err)
+	if err := r.root.Rename(tmp, rel); err != nil {
+		return fmt.Errorf("audit: rename into %s: %w", rel, err)
 	}
 	ok = true
-	return syncDir(sync, filepath.Dir(path))
+	return r.syncDir(sync, parentDir(rel))
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,8 +17,12 @@ import (
 // Offset (the truncation point) never exceeds the data.
 func FuzzFrameReader(f *testing.F) {
 	good := []byte(segMagic)
+	var prev chainHash
 	for i := range 3 {
-		good = appendFrame(good, uint64(i+1), []byte(`{"eventID":"x","eventTime":"2025-01-01T00:00:00Z"}`))
+		payload := []byte(`{"eventID":"x","eventTime":"2025-01-01T00:00:00Z"}`)
+		good = appendFrame(good, uint64(i+1), &prev, payload)
+		sum := sha256.Sum256(payload)
+		prev = chainNext(&prev, uint64(i+1), &sum)
 	}
 	f.Add(good)
 	f.Add(good[:len(good)-5])
@@ -25,6 +30,12 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte(segMagic))
 	f.Add([]byte(segMagic[:4]))
 	f.Add([]byte("not a segment at all"))
+	legacy := []byte(segMagicV1)
+	for i := range 3 {
+		legacy = appendFrameV1(legacy, uint64(i+1), []byte(`{"eventID":"y","eventTime":"2025-01-01T00:00:00Z"}`))
+	}
+	f.Add(legacy)
+	f.Add(legacy[:len(legacy)-3])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := newFrameReader(bytes.NewReader(data))
 		if err != nil {
@@ -41,11 +52,15 @@ func FuzzFrameReader(f *testing.F) {
 				}
 				break
 			}
-			if frameCRC(fm.Seq, fm.Payload) != frameCRCAt(data, fm.Offset) {
+			hs := int64(frameHeaderSizeV1)
+			if fm.Chained {
+				hs = frameHeaderSize
+			}
+			if frameCRC(data[fm.Offset+8:fm.Offset+hs], fm.Payload) != frameCRCAt(data, fm.Offset) {
 				t.Fatal("returned a frame whose checksum does not match")
 			}
-			end := fm.Offset + frameHeaderSize + int64(len(fm.Payload))
-			if !bytes.Equal(data[fm.Offset+frameHeaderSize:end], fm.Payload) {
+			end := fm.Offset + hs + int64(len(fm.Payload))
+			if !bytes.Equal(data[fm.Offset+hs:end], fm.Payload) {
 				t.Fatal("payload is not the bytes at the frame's offset")
 			}
 		}
@@ -54,7 +69,7 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		// Re-encoding the good prefix reproduces it byte for byte.
 		fr2, _ := newFrameReader(bytes.NewReader(data[:fr.Offset]))
-		re := []byte(segMagic)
+		re := bytes.Clone(data[:len(segMagic)])
 		for {
 			fm, err := fr2.Next()
 			if err != nil {
@@ -63,7 +78,11 @@ func FuzzFrameReader(f *testing.F) {
 				}
 				break
 			}
-			re = appendFrame(re, fm.Seq, fm.Payload)
+			if fm.Chained {
+				re = appendFrame(re, fm.Seq, &fm.Prev, fm.Payload)
+			} else {
+				re = appendFrameV1(re, fm.Seq, fm.Payload)
+			}
 		}
 		if !bytes.Equal(re, data[:fr.Offset]) {
 			t.Fatal("good prefix does not re-encode identically")
@@ -72,7 +91,7 @@ func FuzzFrameReader(f *testing.F) {
 }
 
 func frameCRCAt(data []byte, off int64) uint32 {
-	h := data[off : off+frameHeaderSize]
+	h := data[off : off+8]
 	return uint32(h[4]) | uint32(h[5])<<8 | uint32(h[6])<<16 | uint32(h[7])<<24
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/pem"
 	"flag"
 	"io"
@@ -107,6 +108,7 @@ type memHead struct {
 	mu    sync.Mutex
 	h     *Head
 	saves int
+	all   []Head // every head saved, oldest first
 }
 
 func (m *memHead) Load(context.Context) (Head, error) {
@@ -123,7 +125,14 @@ func (m *memHead) Save(_ context.Context, h Head) error {
 	defer m.mu.Unlock()
 	m.h = &h
 	m.saves++
+	m.all = append(m.all, h)
 	return nil
+}
+
+func (m *memHead) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.saves
 }
 
 func (m *memHead) get() *Head {
@@ -145,16 +154,21 @@ type testTrail struct {
 	opts  Options
 }
 
+// testMACKey authenticates the test trails' heads and seal states.
+var testMACKey = []byte("keyless-audit-test-mac-key-32byt")
+
 func testOptions(t testing.TB, dir string, c *clock, head HeadStore) Options {
 	return Options{
-		Dir:          dir,
-		AccountID:    testAccount,
-		Region:       testRegion,
-		SigningKey:   testSigningKey(t),
-		Head:         head,
-		Now:          c.Now,
-		Rand:         newRand(7),
-		SealInterval: -1,
+		Dir:                dir,
+		AccountID:          testAccount,
+		Region:             testRegion,
+		SigningKey:         testSigningKey(t),
+		Head:               head,
+		MACKey:             testMACKey,
+		Now:                c.Now,
+		Rand:               newRand(7),
+		SealInterval:       -1,
+		CheckpointInterval: -1,
 	}
 }
 
@@ -196,7 +210,7 @@ func callEvent(t testing.TB, b *Builder, name string) *Event {
 
 func verifyTrail(t testing.TB, dir string, head *Head) *Report {
 	t.Helper()
-	rep, err := Verify(context.Background(), dir, VerifyOptions{PublicKeys: testPublicKeys(t), Head: head, Now: func() time.Time { return t0.Add(48 * time.Hour) }})
+	rep, err := Verify(context.Background(), dir, VerifyOptions{PublicKeys: testPublicKeys(t), Head: head, MACKey: testMACKey, Now: func() time.Time { return t0.Add(48 * time.Hour) }})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -227,6 +241,10 @@ func (t *Trail) crash() {
 		close(t.stopSealer)
 		<-t.sealerDone
 	}
+	if t.stopCheckpointer != nil {
+		close(t.stopCheckpointer)
+		<-t.checkpointerDone
+	}
 	t.senders.Wait()
 	close(t.reqs)
 	<-t.writerDone
@@ -234,13 +252,14 @@ func (t *Trail) crash() {
 		t.metrics.unregister()
 	}
 	t.lock.Close()
+	t.root.Close()
 	t.closeOnce.Do(func() { t.closeErr = ErrClosed })
 }
 
 // segments lists the journal segment paths of a trail directory.
 func segments(t testing.TB, dir string) []string {
 	t.Helper()
-	segs, err := listSegments(filepath.Join(dir, journalDir))
+	segs, err := listSegments(testRoot(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,4 +268,52 @@ func segments(t testing.TB, dir string) []string {
 		out = append(out, filepath.Join(dir, journalDir, s.Name))
 	}
 	return out
+}
+
+// testRoot opens a trail directory for the package's internal helpers.
+func testRoot(t testing.TB, dir string) *trailRoot {
+	t.Helper()
+	r, err := openTrailRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// loadTestState reads a trail's seal state.
+func loadTestState(t testing.TB, dir string) *sealState {
+	t.Helper()
+	st, err := loadState(testRoot(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// writeTestState replaces a trail's seal state as an attacker without the
+// key would (mac false: the MAC is left as it was), or as the trail would.
+func writeTestState(t testing.TB, dir string, st *sealState, mac bool) {
+	t.Helper()
+	if mac {
+		st.Seq++
+		m, err := stateMAC(testMACKey, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.MAC = m
+	}
+	if err := saveState(defaultSync, testRoot(t, dir), st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendFrameV1 appends a frame in the format written before frames were
+// chained.
+func appendFrameV1(dst []byte, seq uint64, payload []byte) []byte {
+	var h [frameHeaderSizeV1]byte
+	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint64(h[8:16], seq)
+	binary.LittleEndian.PutUint32(h[4:8], frameCRC(h[8:16], payload))
+	return append(append(dst, h[:]...), payload...)
 }

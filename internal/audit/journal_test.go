@@ -349,7 +349,7 @@ func TestOpenLocksDirectory(t *testing.T) {
 // TestTornTail writes damaged data after the last good frame, reopens, and
 // checks that exactly the good frames survive and the trail verifies.
 func TestTornTail(t *testing.T) {
-	frame := appendFrame(nil, 999, []byte(`{"eventID":"torn","eventTime":"2025-01-01T00:00:00Z"}`))
+	frame := appendFrame(nil, 999, &chainHash{}, []byte(`{"eventID":"torn","eventTime":"2025-01-01T00:00:00Z"}`))
 	for _, tc := range []struct {
 		name   string
 		damage func(t *testing.T, seg string)

@@ -22,6 +22,7 @@ type counters struct {
 	sealedFiles   atomic.Uint64
 	digests       atomic.Uint64
 	sealErrors    atomic.Uint64
+	checkpoints   atomic.Uint64
 }
 
 // Stats is a snapshot of a trail's activity since Open.
@@ -38,7 +39,8 @@ type Stats struct {
 	SealedEvents  uint64
 	SealedFiles   uint64
 	Digests       uint64
-	SealErrors    uint64 // background seals that failed
+	SealErrors    uint64 // background seals (and checkpoints) that failed
+	Checkpoints   uint64 // authenticated heads saved (checkpoints, seals, digests)
 	Failed        bool   // the journal is fail-stopped (see Ready)
 }
 
@@ -59,6 +61,7 @@ func (t *Trail) Stats() Stats {
 		SealedFiles:   c.sealedFiles.Load(),
 		Digests:       c.digests.Load(),
 		SealErrors:    c.sealErrors.Load(),
+		Checkpoints:   c.checkpoints.Load(),
 		Failed:        t.failure() != nil,
 	}
 }
@@ -103,8 +106,12 @@ func newMetrics(t *Trail, reg prometheus.Registerer) (*metrics, error) {
 		counter("sealed_events_total", "Events sealed into delivery files.", &c.sealedEvents),
 		counter("sealed_files_total", "Delivery files written.", &c.sealedFiles),
 		counter("digests_total", "Digest files written.", &c.digests),
-		counter("seal_errors_total", "Background seals that failed.", &c.sealErrors),
+		counter("seal_errors_total", "Background seals and checkpoints that failed.", &c.sealErrors),
+		counter("head_saves_total", "Authenticated heads (journal checkpoints) saved to the head store.", &c.checkpoints),
 		m.fsyncSeconds,
+	}
+	if t.disk != nil {
+		m.collectors = append(m.collectors, t.disk.collectors()...)
 	}
 	for i, col := range m.collectors {
 		if err := reg.Register(col); err != nil {

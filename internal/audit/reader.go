@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +52,16 @@ func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, er
 		opts.PollInterval = time.Second
 	}
 	return func(yield func(Entry, error) bool) {
-		r := &trailReader{dir: dir, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}, fromExtra: map[string]struct{}{}}
+		root, err := openTrailRoot(dir)
+		if err != nil {
+			yield(Entry{}, err)
+			return
+		}
+		defer root.Close()
+		if !opts.Follow {
+			root.checked = map[string]bool{}
+		}
+		r := &trailReader{dir: dir, root: root, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}, fromExtra: map[string]struct{}{}}
 		first := true
 		for {
 			if ctx.Err() != nil {
@@ -79,6 +87,7 @@ func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, er
 
 type trailReader struct {
 	dir         string
+	root        *trailRoot          // paths read from the trail's state and digests are opened through it
 	emitted     map[string]bool     // delivery files already read
 	fromJournal map[string]struct{} // eventIDs yielded from the journal, not yet met in a delivery file
 	// fromExtra holds the eventIDs of delivery files found on disk but not
@@ -99,7 +108,7 @@ var errRescan = errors.New("journal changed")
 // scan yields what is new since the previous scan; false means stop.
 func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 	for attempt := 0; ; attempt++ {
-		st, err := loadState(r.dir)
+		st, err := loadState(r.root)
 		if err != nil {
 			return yield(Entry{}, err)
 		}
@@ -132,7 +141,7 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 				continue
 			}
 			r.emitted[rel] = true
-			if !r.emitFile(rel, i >= known, yield) {
+			if !r.emitFile(rel, true, i >= known, yield) {
 				return false
 			}
 		}
@@ -149,7 +158,7 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 		}
 		// A seal that finished while the journal was read may have retired
 		// frames this scan never saw: read the files it delivered.
-		if now, err := loadState(r.dir); err == nil && now != nil && now.LastSealedSeq != r.snapSealed && attempt < 10 {
+		if now, err := loadState(r.root); err == nil && now != nil && now.LastSealedSeq != r.snapSealed && attempt < 10 {
 			continue
 		}
 		return true
@@ -158,9 +167,15 @@ func (r *trailReader) scan(yield func(Entry, error) bool, first bool) bool {
 
 var errStop = errors.New("consumer stopped")
 
-func (r *trailReader) emitFile(rel string, extra bool, yield func(Entry, error) bool) bool {
+// emitFile yields the events of a delivery file. Files of a keyless trail
+// (named by its state or digests) are checked and opened inside the trail.
+func (r *trailReader) emitFile(rel string, keyless, extra bool, yield func(Entry, error) bool) bool {
+	events := ReadLogFile(filepath.Join(r.dir, filepath.FromSlash(rel)))
+	if keyless {
+		events = readLogFile(rel, func() (*os.File, error) { return r.root.open(rel, shapeLog) })
+	}
 	i := 0
-	for ev, err := range ReadLogFile(filepath.Join(r.dir, filepath.FromSlash(rel))) {
+	for ev, err := range events {
 		if err != nil {
 			return yield(Entry{}, err)
 		}
@@ -190,7 +205,7 @@ func (r *trailReader) newChainFiles(st *sealState) ([]string, error) {
 	seen := map[string]bool{}
 	for cur := st.LastDigest.DigestS3Object; cur != "" && cur != r.chainHead && !seen[cur]; {
 		seen[cur] = true
-		raw, err := readGzipFile(filepath.Join(r.dir, filepath.FromSlash(cur)))
+		raw, err := readGzipFile(r.root, cur, shapeDigest)
 		if err != nil {
 			return digestFiles(digests), fmt.Errorf("audit: read digest %s: %w", cur, err)
 		}
@@ -220,8 +235,7 @@ func digestFiles(newestFirst []*Digest) []string {
 }
 
 func (r *trailReader) scanJournal(yield func(Entry, error) bool) error {
-	jdir := filepath.Join(r.dir, journalDir)
-	segs, err := listSegments(jdir)
+	segs, err := listSegments(r.root)
 	if err != nil {
 		return err
 	}
@@ -234,7 +248,7 @@ func (r *trailReader) scanJournal(yield func(Entry, error) bool) error {
 		if s.Name == r.segName {
 			off = r.segOff
 		}
-		newOff, err := r.readSegmentFrom(filepath.Join(jdir, s.Name), rel, off, yield)
+		newOff, err := r.readSegmentFrom(rel, off, yield)
 		if errors.Is(err, fs.ErrNotExist) {
 			return errRescan
 		}
@@ -250,8 +264,8 @@ func (r *trailReader) scanJournal(yield func(Entry, error) bool) error {
 // offset after the last complete frame. A torn or damaged frame ends the
 // read quietly: it is either being written now or a crash artefact that
 // Open will truncate.
-func (r *trailReader) readSegmentFrom(p, rel string, off int64, yield func(Entry, error) bool) (int64, error) {
-	f, err := os.Open(p)
+func (r *trailReader) readSegmentFrom(rel string, off int64, yield func(Entry, error) bool) (int64, error) {
+	f, err := r.root.open(rel, shapeSegment)
 	if err != nil {
 		return off, err
 	}
@@ -265,11 +279,8 @@ func (r *trailReader) readSegmentFrom(p, rel string, off int64, yield func(Entry
 			}
 			return 0, fmt.Errorf("audit: %s: %w", rel, err)
 		}
-	} else {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return off, fmt.Errorf("audit: seek %s: %w", rel, err)
-		}
-		fr = &frameReader{r: bufio.NewReaderSize(f, 64<<10), Offset: off}
+	} else if fr, err = newFrameReaderAt(f, off); err != nil {
+		return off, fmt.Errorf("audit: %s: %w", rel, err)
 	}
 	for {
 		fm, err := fr.Next()
@@ -287,7 +298,7 @@ func (r *trailReader) readSegmentFrom(p, rel string, off int64, yield func(Entry
 			// scan read the seal state. Rescan from the new state so their
 			// delivery file is read; a gap the state does not explain (a
 			// crash artefact) is read through.
-			if st, err := loadState(r.dir); err == nil && st != nil && st.LastSealedSeq != r.snapSealed {
+			if st, err := loadState(r.root); err == nil && st != nil && st.LastSealedSeq != r.snapSealed {
 				return fr.Offset, errRescan
 			}
 		}
@@ -323,7 +334,7 @@ func (r *trailReader) scanForeign(yield func(Entry, error) bool) bool {
 			continue
 		}
 		r.emitted[rel] = true
-		if !r.emitFile(rel, false, yield) {
+		if !r.emitFile(rel, false, false, yield) {
 			return false
 		}
 	}

@@ -18,10 +18,9 @@ import (
 // the journal in sequence order.
 func TestReadOrder(t *testing.T) {
 	dir := t.TempDir()
-	_, ids := buildTrail(t, dir)
+	head, ids := buildTrail(t, dir)
 	c := newClock(t0.Add(5 * time.Hour))
-	st, _ := loadState(dir)
-	tr := openTrail(t, dir, c, &memHead{h: st.LastDigest}, nil)
+	tr := openTrail(t, dir, c, &memHead{h: head}, nil)
 	b := testBuilder(41, c)
 	for i := range 8 {
 		ev := callEvent(t, b, fmt.Sprint("Window", i))

@@ -116,8 +116,14 @@ func expectDelim(dec *json.Decoder, d json.Delim) error {
 // ReadLogFile streams the events of one CloudTrail file, gzipped or not
 // (detected from the content, not the name).
 func ReadLogFile(path string) iter.Seq2[*Event, error] {
+	return readLogFile(path, func() (*os.File, error) { return os.Open(path) })
+}
+
+// readLogFile streams the events of the file open returns; name is for
+// messages.
+func readLogFile(name string, open func() (*os.File, error)) iter.Seq2[*Event, error] {
 	return func(yield func(*Event, error) bool) {
-		f, err := os.Open(path)
+		f, err := open()
 		if err != nil {
 			yield(nil, fmt.Errorf("audit: open log file: %w", err))
 			return
@@ -125,12 +131,12 @@ func ReadLogFile(path string) iter.Seq2[*Event, error] {
 		defer f.Close()
 		r, err := maybeGunzip(f)
 		if err != nil {
-			yield(nil, fmt.Errorf("audit: %s: %w", path, err))
+			yield(nil, fmt.Errorf("audit: %s: %w", name, err))
 			return
 		}
 		for ev, err := range Records(r) {
 			if err != nil {
-				err = fmt.Errorf("audit: %s: %w", path, err)
+				err = fmt.Errorf("audit: %s: %w", name, err)
 			}
 			if !yield(ev, err) || err != nil {
 				return

@@ -5,104 +5,113 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"time"
 )
 
 // recover brings the directory back to a consistent state after any crash:
-// temp files and half-done seals are discarded, the head store is brought
-// level with the seal state, and a torn journal tail is truncated.
+// temp files and half-done seals are discarded, the seal state and the head
+// are authenticated against each other, a torn journal tail is truncated,
+// and the journal is checked against its chain and the head's checkpoint.
+// Any path the state names is checked before anything is deleted.
 func (t *Trail) recover(ctx context.Context) error {
-	if entries, err := os.ReadDir(t.path(tmpDir)); err == nil {
-		for _, e := range entries {
-			os.Remove(filepath.Join(t.path(tmpDir), e.Name()))
-		}
+	if err := t.cleanTemp(); err != nil {
+		return err
 	}
-	st, err := loadState(t.dir)
+	st, err := loadState(t.root)
 	if err != nil {
 		return err
 	}
-	if st == nil {
+	fresh := st == nil
+	if fresh {
 		st = &sealState{Version: stateVersion, ChainStart: t.opts.Now().UTC().Truncate(time.Second), Pending: []pendingFile{}}
-		if err := saveState(t.sync, t.dir, st); err != nil {
+	}
+	t.state = st
+	if err := t.openAuth(ctx, fresh); err != nil {
+		return err
+	}
+	if err := st.paths(); err != nil {
+		return fmt.Errorf("audit: %s: %w (nothing was deleted)", stateFile, err)
+	}
+	if fresh {
+		if err := t.writeState(st.clone()); err != nil {
 			return err
 		}
 	}
-	t.state = st
 	if err := t.clearIntent(); err != nil {
 		return err
 	}
-	if err := t.reconcileHead(ctx); err != nil {
-		return err
-	}
-	last, err := t.scanJournal()
+	last, err := t.scanJournal(fresh)
 	if err != nil {
 		return err
 	}
 	t.nextSeq = max(last, t.state.LastSealedSeq) + 1
+	if t.adopting {
+		if err := t.writeState(t.adopt(last)); err != nil {
+			return err
+		}
+		t.adopting = false
+	}
+	return t.saveHead(ctx)
+}
+
+// cleanTemp empties journal/tmp of the temporary files of writes a crash
+// interrupted. Anything there keyless does not write stops the open.
+func (t *Trail) cleanTemp() error {
+	entries, err := t.root.readDir(tmpDir)
+	if err != nil {
+		return fmt.Errorf("audit: list %s: %w", tmpDir, err)
+	}
+	for _, e := range entries {
+		if err := t.root.check(tmpDir+"/"+e.Name(), shapeTemp); err != nil {
+			return fmt.Errorf("%w (nothing was deleted)", err)
+		}
+	}
+	for _, e := range entries {
+		if err := t.root.remove(tmpDir+"/"+e.Name(), shapeTemp); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // clearIntent deletes the files of an unfinished seal or digest: no state
-// references them, and the journal still holds their events.
+// references them, and the journal still holds their events. Every path is
+// checked before any file is deleted.
 func (t *Trail) clearIntent() error {
 	if t.state.Intent == nil {
 		return nil
 	}
+	const shapes = shapeLog | shapeIndex | shapeDigest
+	for _, f := range t.state.Intent.Files {
+		if err := t.root.check(f, shapes); err != nil {
+			return fmt.Errorf("audit: %s intent: %w (nothing was deleted)", stateFile, err)
+		}
+	}
 	dirs := map[string]bool{}
 	for _, f := range t.state.Intent.Files {
-		p := t.path(f)
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.root.remove(f, shapes); err != nil {
 			return fmt.Errorf("audit: discard unfinished seal: %w", err)
 		}
-		dirs[filepath.Dir(p)] = true
+		dirs[parentDir(f)] = true
 	}
 	for d := range dirs {
-		if err := syncDir(t.sync, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.root.syncDir(t.sync, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
 	st := t.state.clone()
 	st.Intent = nil
-	if err := saveState(t.sync, t.dir, st); err != nil {
-		return err
-	}
-	t.state = st
-	return nil
-}
-
-func (t *Trail) reconcileHead(ctx context.Context) error {
-	h, err := t.opts.Head.Load(ctx)
-	last := t.state.LastDigest
-	switch {
-	case errors.Is(err, ErrNoHead):
-		if last == nil {
-			return nil
-		}
-	case err != nil:
-		return fmt.Errorf("audit: load digest head: %w", err)
-	case last == nil || h.DigestEndTime.After(last.DigestEndTime):
-		// The trail lost digests the head store knows about (restored from
-		// an old backup, or state deleted): continuing would fork the chain.
-		return fmt.Errorf("%w: head %s", ErrHeadAhead, h.DigestS3Object)
-	case sameHead(h, *last):
-		return nil
-	}
-	// A crash between writing the digest and saving the head.
-	if err := t.opts.Head.Save(ctx, *last); err != nil {
-		return fmt.Errorf("audit: save digest head: %w", err)
-	}
-	return nil
+	return t.writeState(st)
 }
 
 func sameHead(a, b Head) bool {
@@ -116,8 +125,10 @@ type segInfo struct {
 	First uint64
 }
 
-func listSegments(dir string) ([]segInfo, error) {
-	entries, err := os.ReadDir(dir)
+// listSegments lists the journal's segments in sequence order. A segment
+// name that is not a regular file (a symbolic link) is an error.
+func listSegments(r *trailRoot) ([]segInfo, error) {
+	entries, err := r.readDir(journalDir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -126,7 +137,10 @@ func listSegments(dir string) ([]segInfo, error) {
 	}
 	var out []segInfo
 	for _, e := range entries {
-		if seq, ok := parseSegmentName(e.Name()); ok && e.Type().IsRegular() {
+		if seq, ok := parseSegmentName(e.Name()); ok {
+			if !e.Type().IsRegular() {
+				return nil, fmt.Errorf("%w: %s/%s is not a regular file (%s)", ErrUnsafePath, journalDir, e.Name(), e.Type())
+			}
 			out = append(out, segInfo{Name: e.Name(), First: seq})
 		}
 	}
@@ -150,11 +164,11 @@ type segScan struct {
 	TailErr error // ErrTornFrame/ErrBadFrame/ErrBadSegment that stopped the read; nil at a clean end
 }
 
-// readSegment calls fn for each good frame, in order, until the end or the
-// first damaged frame (reported in TailErr, not as an error). The error is
-// for I/O failures and errors returned by fn.
-func readSegment(p string, fn func(frame) error) (segScan, error) {
-	f, err := os.Open(p)
+// readSegment calls fn for each good frame of the segment rel, in order,
+// until the end or the first damaged frame (reported in TailErr, not as an
+// error). The error is for I/O failures and errors returned by fn.
+func readSegment(r *trailRoot, rel string, fn func(frame) error) (segScan, error) {
+	f, err := r.open(rel, shapeSegment)
 	if err != nil {
 		return segScan{}, err
 	}
@@ -191,25 +205,82 @@ func readSegment(p string, fn func(frame) error) (segScan, error) {
 	}
 }
 
+// segmentHasFrameAfter reports whether the segment rel holds a well-formed
+// frame past damage at offset from (see validFrameAfter).
+func segmentHasFrameAfter(r *trailRoot, rel string, from int64, afterSeq uint64) (bool, error) {
+	data, err := r.readFile(rel, shapeSegment)
+	if err != nil {
+		return false, fmt.Errorf("audit: read segment: %w", err)
+	}
+	return validFrameAfter(data, from, afterSeq), nil
+}
+
 // scanJournal checks every segment on open. Only the tail of the newest
 // segment may be damaged (the write a crash interrupted); it is truncated
 // unless a valid frame follows the damage, which means corruption of
-// acknowledged events rather than a torn write, and opening is refused.
-func (t *Trail) scanJournal() (uint64, error) {
-	jdir := t.path(journalDir)
-	segs, err := listSegments(jdir)
+// acknowledged events rather than a torn write, and opening is refused. The
+// frames must continue the chain from the sealed position and reach the
+// head's checkpoint. It returns the last sequence number in the journal.
+func (t *Trail) scanJournal(fresh bool) (uint64, error) {
+	segs, err := listSegments(t.root)
 	if err != nil {
 		return 0, err
 	}
+	walk, err := newChainWalk(t.state)
+	if err != nil {
+		return 0, err
+	}
+	if t.adopting {
+		walk.legacyThrough = math.MaxUint64 // all of it was written before chaining
+	}
+	sealed := t.state.LastSealedSeq
+	check := t.head.JournalSeq
+	var checkHash *chainHash
 	var last uint64
+	seenFrame := false
+	lastSeg := ""
+	// A torn tail is truncated only once the journal has been found to
+	// reach the checkpoint: a refused open leaves the evidence as it was.
+	type cut struct {
+		rel   string
+		size  int64 // -1: remove the (empty) segment
+		cause error
+	}
+	var cuts []cut
 	for i, s := range segs {
-		p := filepath.Join(jdir, s.Name)
+		rel := journalDir + "/" + s.Name
 		expect := s.First
-		sc, err := readSegment(p, func(f frame) error {
+		sc, err := readSegment(t.root, rel, func(f frame) error {
 			if f.Seq != expect {
 				return fmt.Errorf("%w: %s: frame seq %d, want %d", ErrCorrupt, s.Name, f.Seq, expect)
 			}
 			expect++
+			if !seenFrame {
+				seenFrame = true
+				if fresh && !f.Chained {
+					// A trail written before chaining that lost its seal
+					// state: adopted, as the version that wrote it would
+					// have carried on.
+					t.adopting = true
+					walk.legacyThrough = math.MaxUint64
+				}
+				if f.Seq > sealed+1 && !t.adopting {
+					return fmt.Errorf("%w: events are sealed through seq %d but the journal starts at seq %d: segments holding acknowledged events were deleted. %s",
+						ErrJournalLost, sealed, f.Seq, operatorHint)
+				}
+			}
+			if f.Chained && (fresh || t.adopting) {
+				return fmt.Errorf("%w: %s holds frames written by this version, but %s is missing or in the old unauthenticated format: it was deleted or replaced. %s",
+					ErrUnauthenticated, rel, stateFile, operatorHint)
+			}
+			sum := sha256.Sum256(f.Payload)
+			if err := walk.step(f, &sum); err != nil {
+				return fmt.Errorf("%w: %s: %w. %s", ErrCorrupt, rel, err, operatorHint)
+			}
+			if f.Seq == check && walk.Known {
+				h := walk.Hash
+				checkHash = &h
+			}
 			return nil
 		})
 		if err != nil {
@@ -226,7 +297,7 @@ func (t *Trail) scanJournal() (uint64, error) {
 			if sc.Frames > 0 {
 				after = sc.LastSeq
 			}
-			if found, err := validFrameAfter(p, sc.GoodLen, after); err != nil {
+			if found, err := segmentHasFrameAfter(t.root, rel, sc.GoodLen, after); err != nil {
 				return 0, err
 			} else if found {
 				return 0, fmt.Errorf("%w: %s: damaged frame at offset %d followed by valid frames", ErrCorrupt, s.Name, sc.GoodLen)
@@ -237,30 +308,89 @@ func (t *Trail) scanJournal() (uint64, error) {
 				return 0, fmt.Errorf("%w: %s: damaged frame at offset %d in a closed segment: %w", ErrCorrupt, s.Name, sc.GoodLen, sc.TailErr)
 			}
 			if sc.Frames > 0 {
-				if err := t.truncateSegment(p, sc.GoodLen); err != nil {
-					return 0, err
-				}
-				t.stats.tornTails.Add(1)
-				t.log.Warn("audit journal: truncated torn tail", "segment", s.Name, "offset", sc.GoodLen, "cause", sc.TailErr)
+				cuts = append(cuts, cut{rel, sc.GoodLen, sc.TailErr})
 			}
 		}
 		if sc.Frames == 0 {
 			// Created but never written (a crash right after a rotation).
-			if err := os.Remove(p); err != nil {
-				return 0, fmt.Errorf("audit: remove empty segment: %w", err)
-			}
-			if err := syncDir(t.sync, jdir); err != nil {
-				return 0, err
-			}
+			cuts = append(cuts, cut{rel, -1, nil})
 			continue
 		}
 		last = sc.LastSeq
+		lastSeg = rel
 	}
+
+	// The checkpoint: the journal held the frames through check, fsynced.
+	if err := t.checkCheckpoint(walk, last, checkHash); err != nil {
+		return 0, err
+	}
+	for _, c := range cuts {
+		if c.size >= 0 {
+			if err := t.truncateSegment(c.rel, c.size); err != nil {
+				return 0, err
+			}
+			t.stats.tornTails.Add(1)
+			t.log.Warn("audit journal: truncated torn tail", "segment", c.rel, "offset", c.size, "cause", c.cause)
+			continue
+		}
+		if err := t.root.remove(c.rel, shapeSegment); err != nil {
+			return 0, fmt.Errorf("audit: remove empty segment: %w", err)
+		}
+		if err := t.root.syncDir(t.sync, journalDir); err != nil {
+			return 0, err
+		}
+	}
+	pos := chainPos{seq: sealed}
+	if pos.hash, err = parseChain(t.state.SealedChain); err != nil {
+		return 0, fmt.Errorf("%w: sealedChain: %w", ErrBadState, err)
+	}
+	if last > sealed {
+		pos.seq = last
+		if walk.Known {
+			pos.hash = walk.Hash
+		}
+		// What a crash left in the page cache is made durable before the
+		// head checkpoints it.
+		if err := t.syncSegmentFile(lastSeg); err != nil {
+			return 0, err
+		}
+	}
+	t.chain = pos.hash
+	t.setSynced(pos)
 	return last, nil
 }
 
-func (t *Trail) truncateSegment(p string, size int64) error {
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+// checkCheckpoint compares the journal, as scanned, with the head's
+// checkpoint.
+func (t *Trail) checkCheckpoint(walk *chainWalk, last uint64, at *chainHash) error {
+	h := t.head
+	if h.JournalSeq == 0 || h.MAC == "" {
+		return nil
+	}
+	sealed := t.state.LastSealedSeq
+	want, err := parseChain(h.JournalChain)
+	if err != nil {
+		return fmt.Errorf("%w: the head's journal checkpoint: %w", ErrUnauthenticated, err)
+	}
+	switch {
+	case h.JournalSeq > sealed && last < h.JournalSeq:
+		return fmt.Errorf("%w: head #%d (saved %s) checkpointed the journal through seq %d, but it now ends at seq %d. %s",
+			ErrJournalLost, h.Seq, fmtTime(h.SavedAt), h.JournalSeq, max(last, sealed), operatorHint)
+	case h.JournalSeq > sealed && (at == nil || *at != want):
+		return fmt.Errorf("%w: the journal's frames through seq %d do not hash to the chain head #%d (saved %s) checkpointed: they were rewritten. %s",
+			ErrJournalLost, h.JournalSeq, h.Seq, fmtTime(h.SavedAt), operatorHint)
+	case h.JournalSeq == sealed && !sameChain(t.state.SealedChain, want):
+		return fmt.Errorf("%w: the sealed position (seq %d) does not match the chain head #%d checkpointed. %s",
+			ErrJournalLost, sealed, h.Seq, operatorHint)
+	}
+	return nil
+}
+
+func (t *Trail) truncateSegment(rel string, size int64) error {
+	if err := t.root.check(rel, shapeSegment); err != nil {
+		return err
+	}
+	f, err := t.root.root.OpenFile(rel, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("audit: open torn segment: %w", err)
 	}
@@ -282,26 +412,25 @@ func (t *Trail) truncateSegment(p string, size int64) error {
 	return nil
 }
 
-// validFrameAfter looks past damage at offset from for any well-formed frame
-// with a later sequence number.
-func validFrameAfter(p string, from int64, afterSeq uint64) (bool, error) {
-	data, err := os.ReadFile(p)
+func sameChain(hexHash string, h chainHash) bool {
+	got, err := parseChain(hexHash)
+	return err == nil && got == h
+}
+
+// syncSegmentFile fsyncs a journal segment found on open.
+func (t *Trail) syncSegmentFile(rel string) error {
+	if err := t.root.check(rel, shapeSegment); err != nil {
+		return err
+	}
+	f, err := t.root.root.OpenFile(rel, os.O_WRONLY, 0)
 	if err != nil {
-		return false, fmt.Errorf("audit: read segment: %w", err)
+		return fmt.Errorf("audit: open journal segment: %w", err)
 	}
-	for off := from + 1; off+frameHeaderSize <= int64(len(data)); off++ {
-		h := data[off : off+frameHeaderSize]
-		seq := binary.LittleEndian.Uint64(h[8:16])
-		size := int64(binary.LittleEndian.Uint32(h[0:4]))
-		if seq <= afterSeq || seq-afterSeq > 1<<32 || off+frameHeaderSize+size > int64(len(data)) {
-			continue
-		}
-		payload := data[off+frameHeaderSize : off+frameHeaderSize+size]
-		if frameCRC(seq, payload) == binary.LittleEndian.Uint32(h[4:8]) {
-			return true, nil
-		}
+	defer f.Close()
+	if err := t.sync(f); err != nil {
+		return fmt.Errorf("audit: sync journal segment: %w", err)
 	}
-	return false, nil
+	return nil
 }
 
 // eventMeta is the part of an event the sealer needs.
@@ -314,6 +443,7 @@ type sealEvent struct {
 	seq     uint64
 	payload []byte
 	meta    eventMeta
+	sum     [32]byte // SHA-256 of payload (the chain's, reused by the index)
 }
 
 // sealSegments seals every journal segment older than active into delivery
@@ -323,8 +453,7 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 	if err := t.clearIntent(); err != nil {
 		return err
 	}
-	jdir := t.path(journalDir)
-	all, err := listSegments(jdir)
+	all, err := listSegments(t.root)
 	if err != nil {
 		return err
 	}
@@ -338,17 +467,36 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 		return nil
 	}
 	sealed := t.state.LastSealedSeq
+	// The events are signed from here on: the chain is checked first, so
+	// a journal edited on disk (frames removed, rewritten) is never sealed.
+	walk, err := newChainWalk(t.state)
+	if err != nil {
+		return err
+	}
 	var evs []sealEvent
+	next := uint64(0)
 	for _, s := range segs {
-		sc, err := readSegment(filepath.Join(jdir, s.Name), func(f frame) error {
+		rel := journalDir + "/" + s.Name
+		sc, err := readSegment(t.root, rel, func(f frame) error {
+			if next != 0 && f.Seq != next {
+				return fmt.Errorf("%w: %s: frame seq %d, want %d", ErrCorrupt, rel, f.Seq, next)
+			}
+			next = f.Seq + 1
+			sum := sha256.Sum256(f.Payload)
+			if err := walk.step(f, &sum); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, rel, err)
+			}
 			if f.Seq <= sealed {
 				return nil // sealed before a crash; the segment was not yet deleted
+			}
+			if len(evs) == 0 && f.Seq != sealed+1 {
+				return fmt.Errorf("%w: events are sealed through seq %d but the journal continues at seq %d", ErrJournalLost, sealed, f.Seq)
 			}
 			m, err := parseEventMeta(f.Payload)
 			if err != nil {
 				return fmt.Errorf("%w: %s seq %d: %w", ErrCorrupt, s.Name, f.Seq, err)
 			}
-			evs = append(evs, sealEvent{seq: f.Seq, payload: f.Payload, meta: m})
+			evs = append(evs, sealEvent{seq: f.Seq, payload: f.Payload, meta: m, sum: sum})
 			return nil
 		})
 		if err != nil {
@@ -360,9 +508,6 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 	}
 	if len(evs) == 0 {
 		return t.retireSegments(segs)
-	}
-	if evs[0].seq != sealed+1 {
-		t.log.Warn("audit journal: sequence gap before sealing", "lastSealed", sealed, "next", evs[0].seq)
 	}
 
 	delivered := now.UTC().Truncate(time.Second)
@@ -384,7 +529,14 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 				return err
 			}
 			rels[i] = LogFilePath(t.opts.AccountID, t.opts.Region, delivered, suffix)
-			if _, err := os.Lstat(t.path(rels[i])); errors.Is(err, fs.ErrNotExist) && !slices.Contains(rels[:i], rels[i]) {
+			if err := t.root.check(rels[i], shapeLog); err != nil {
+				return err
+			}
+			_, err = t.root.root.Lstat(rels[i])
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("audit: %s: %w", rels[i], err)
+			}
+			if err != nil && !slices.Contains(rels[:i], rels[i]) {
 				break
 			}
 		}
@@ -392,10 +544,9 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 	}
 	st := t.state.clone()
 	st.Intent = intent
-	if err := saveState(t.sync, t.dir, st); err != nil {
+	if err := t.writeState(st); err != nil {
 		return err
 	}
-	t.state = st
 	t.hook("seal-intent-saved")
 
 	pending := make([]pendingFile, 0, len(chunks))
@@ -406,10 +557,10 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(t.sync, t.dir, t.path(tmpDir), t.path(indexPathFor(rels[i])), encodeIndex(entries)); err != nil {
+		if err := t.root.writeFileAtomic(t.sync, indexPathFor(rels[i]), shapeIndex, encodeIndex(entries)); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(t.sync, t.dir, t.path(tmpDir), t.path(rels[i]), gz); err != nil {
+		if err := t.root.writeFileAtomic(t.sync, rels[i], shapeLog, gz); err != nil {
 			return err
 		}
 		oldest, newest := chunk[0].meta.EventTime, chunk[0].meta.EventTime
@@ -433,11 +584,11 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 	st = t.state.clone()
 	st.Intent = nil
 	st.LastSealedSeq = evs[len(evs)-1].seq
+	st.SealedChain = chainHex(walk.Hash)
 	st.Pending = append(st.Pending, pending...)
-	if err := saveState(t.sync, t.dir, st); err != nil {
+	if err := t.writeState(st); err != nil {
 		return err
 	}
-	t.state = st
 	t.stats.sealedEvents.Add(uint64(len(evs)))
 	t.hook("seal-state-saved")
 
@@ -449,13 +600,12 @@ func (t *Trail) sealSegments(active uint64, now time.Time) error {
 }
 
 func (t *Trail) retireSegments(segs []segInfo) error {
-	jdir := t.path(journalDir)
 	for _, s := range segs {
-		if err := os.Remove(filepath.Join(jdir, s.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.root.remove(journalDir+"/"+s.Name, shapeSegment); err != nil {
 			return fmt.Errorf("audit: retire journal segment: %w", err)
 		}
 	}
-	return syncDir(t.sync, jdir)
+	return t.root.syncDir(t.sync, journalDir)
 }
 
 func indexPathFor(logRel string) string { return path.Join(indexDir, logRel+indexExt) }
@@ -475,7 +625,7 @@ func buildLogFile(chunk []sealEvent) ([]byte, []indexEntry) {
 			b = append(b, ',')
 		}
 		b = append(b, e.payload...)
-		entries[i] = indexEntry{ID: e.meta.EventID, Hash: recordHash(e.payload)}
+		entries[i] = indexEntry{ID: e.meta.EventID, Hash: hex.EncodeToString(e.sum[:8])} // recordHash(e.payload)
 	}
 	b = append(b, `]}`...)
 	return b, entries
@@ -508,10 +658,9 @@ func (t *Trail) emitDigests(ctx context.Context, now time.Time, final bool) erro
 		return err
 	}
 	if t.headDirty {
-		if err := t.opts.Head.Save(ctx, *t.state.LastDigest); err != nil {
-			return fmt.Errorf("audit: save digest head: %w", err)
+		if err := t.saveHead(ctx); err != nil {
+			return err
 		}
-		t.headDirty = false
 	}
 	now = now.UTC().Truncate(time.Second)
 	for {
@@ -602,12 +751,11 @@ func (t *Trail) writeDigest(ctx context.Context, start, end time.Time, files, re
 
 	st := t.state.clone()
 	st.Intent = &sealIntent{Files: []string{d.DigestS3Object}}
-	if err := saveState(t.sync, t.dir, st); err != nil {
+	if err := t.writeState(st); err != nil {
 		return err
 	}
-	t.state = st
 	t.hook("digest-intent-saved")
-	if err := writeFileAtomic(t.sync, t.dir, t.path(tmpDir), t.path(d.DigestS3Object), gz); err != nil {
+	if err := t.root.writeFileAtomic(t.sync, d.DigestS3Object, shapeDigest, gz); err != nil {
 		return err
 	}
 	t.hook("digest-written")
@@ -617,15 +765,17 @@ func (t *Trail) writeDigest(ctx context.Context, start, end time.Time, files, re
 	st.Intent = nil
 	st.LastDigest = &head
 	st.Pending = append([]pendingFile{}, rest...)
-	if err := saveState(t.sync, t.dir, st); err != nil {
+	if !slices.Contains(st.Keys, t.opts.SigningKey.Fingerprint) {
+		st.Keys = append(st.Keys, t.opts.SigningKey.Fingerprint)
+		slices.Sort(st.Keys)
+	}
+	if err := t.writeState(st); err != nil {
 		return err
 	}
-	t.state = st
 	t.stats.digests.Add(1)
 	t.hook("digest-state-saved")
-	if err := t.opts.Head.Save(ctx, head); err != nil {
-		t.headDirty = true
-		return fmt.Errorf("audit: save digest head: %w", err)
+	if err := t.saveHead(ctx); err != nil {
+		return err
 	}
 	t.hook("head-saved")
 	return nil

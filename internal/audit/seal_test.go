@@ -307,7 +307,7 @@ func writeGzip(t testing.TB, p string, data []byte) {
 func TestDigestGolden(t *testing.T) {
 	dir := t.TempDir()
 	head, _ := buildTrail(t, dir)
-	st, err := loadState(dir)
+	st, err := loadState(testRoot(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestBackgroundSealer(t *testing.T) {
 			t.Fatalf("after an hour: %+v, head %v", st, head.get())
 		}
 		tr.crash()
-		rep, err := Verify(context.Background(), dir, VerifyOptions{PublicKeys: testPublicKeys(t), Head: head.get()})
+		rep, err := Verify(context.Background(), dir, VerifyOptions{PublicKeys: testPublicKeys(t), Head: head.get(), MACKey: testMACKey})
 		if err != nil {
 			t.Fatal(err)
 		}

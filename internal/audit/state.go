@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -21,19 +19,43 @@ import (
 //     result (lastSealedSeq and the pending files, or the new digest).
 //   - Journal segments are deleted only after that; on recovery, frames at or
 //     below lastSealedSeq are skipped, so nothing is sealed twice.
+//
+// From version 2 the state is authenticated: MAC is an HMAC with the
+// trail's key (Options.MACKey) over everything else, so its pending files'
+// hashes, intents and sealed position cannot be rewritten by someone
+// without the master key; Seq and HeadSeq bind it to the head kept outside
+// the trail, so an older genuine copy put back is detected (auth.go).
 type sealState struct {
 	Version int `json:"version"`
+	// Seq counts the saves of the state.
+	Seq uint64 `json:"seq,omitempty"`
+	// HeadSeq is the Seq of the newest head saved before this state: a head
+	// store holding an older head was rolled back.
+	HeadSeq uint64 `json:"headSeq,omitempty"`
 	// LastSealedSeq is the highest journal sequence number written to a
 	// delivery file.
 	LastSealedSeq uint64 `json:"lastSealedSeq"`
+	// SealedChain is the journal chain hash (hex) after frame LastSealedSeq;
+	// "" is the zero hash.
+	SealedChain string `json:"sealedChain,omitempty"`
+	// LegacyThrough: frames up to this sequence number were written before
+	// frames were chained, and are accepted without a chain.
+	LegacyThrough uint64 `json:"legacyThrough,omitempty"`
 	// ChainStart is the digestStartTime of the first digest.
 	ChainStart time.Time `json:"chainStart"`
 	// Pending are delivery files not yet covered by a digest, in delivery
 	// order; their hashes are taken at write time.
 	Pending []pendingFile `json:"pending"`
 	// LastDigest is the newest digest written (the head).
-	LastDigest *Head       `json:"lastDigest,omitempty"`
-	Intent     *sealIntent `json:"intent,omitempty"`
+	LastDigest *Head `json:"lastDigest,omitempty"`
+	// Keys are the fingerprints of the keys that signed this chain's
+	// digests.
+	Keys []string `json:"keys,omitempty"`
+	// AdoptedAt is when a trail written before authentication was adopted
+	// (its contents up to then are trusted as found).
+	AdoptedAt time.Time   `json:"adoptedAt,omitzero"`
+	Intent    *sealIntent `json:"intent,omitempty"`
+	MAC       string      `json:"mac,omitempty"`
 }
 
 type pendingFile struct {
@@ -52,14 +74,18 @@ type sealIntent struct {
 	Files []string `json:"files"`
 }
 
-const stateVersion = 1
+const (
+	stateVersion       = 2
+	stateVersionLegacy = 1 // no MAC, no chain: adopted once on open
+)
 
 // ErrBadState reports an unreadable seal state.
 var ErrBadState = errors.New("audit: corrupt seal state")
 
-// loadState reads the seal state; (nil, nil) when there is none.
-func loadState(dir string) (*sealState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(stateFile)))
+// loadState reads the seal state; (nil, nil) when there is none. Its MAC
+// is not checked here (see checkStateMAC).
+func loadState(r *trailRoot) (*sealState, error) {
+	b, err := r.readFile(stateFile, shapeState)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -70,24 +96,47 @@ func loadState(dir string) (*sealState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
-	if st.Version != stateVersion {
+	if st.Version != stateVersion && st.Version != stateVersionLegacy {
 		return nil, fmt.Errorf("%w: version %d", ErrBadState, st.Version)
 	}
 	return &st, nil
 }
 
-func saveState(sync syncFunc, dir string, st *sealState) error {
+// saveState writes st as it is (its Seq and MAC set by the caller).
+func saveState(sync syncFunc, r *trailRoot, st *sealState) error {
 	b, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
 		return fmt.Errorf("audit: encode seal state: %w", err)
 	}
-	return writeFileAtomic(sync, dir, filepath.Join(dir, filepath.FromSlash(tmpDir)),
-		filepath.Join(dir, filepath.FromSlash(stateFile)), append(b, '\n'))
+	return r.writeFileAtomic(sync, stateFile, shapeState, append(b, '\n'))
+}
+
+// paths checks every path the state names.
+func (st *sealState) paths() error {
+	for _, p := range st.Pending {
+		if err := checkShape(p.Path, shapeLog); err != nil {
+			return fmt.Errorf("pending file: %w", err)
+		}
+	}
+	if st.LastDigest != nil {
+		if err := checkShape(st.LastDigest.DigestS3Object, shapeDigest); err != nil {
+			return fmt.Errorf("last digest: %w", err)
+		}
+	}
+	if st.Intent != nil {
+		for _, f := range st.Intent.Files {
+			if err := checkShape(f, shapeLog|shapeIndex|shapeDigest); err != nil {
+				return fmt.Errorf("intent: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (st *sealState) clone() *sealState {
 	c := *st
 	c.Pending = append([]pendingFile(nil), st.Pending...)
+	c.Keys = append([]string(nil), st.Keys...)
 	if st.LastDigest != nil {
 		h := *st.LastDigest
 		c.LastDigest = &h

@@ -30,11 +30,9 @@ type tamperFixture struct {
 func buildTamperFixture(t *testing.T) *tamperFixture {
 	t.Helper()
 	dir := t.TempDir()
-	_, _ = buildTrail(t, dir)
+	h, _ := buildTrail(t, dir)
 	c := newClock(t0.Add(5 * time.Hour))
-	hs := &memHead{}
-	h, _ := loadState(dir)
-	hs.h = h.LastDigest
+	hs := &memHead{h: h}
 	tr := openTrail(t, dir, c, hs, nil)
 	b := testBuilder(21, c)
 	for i := range 8 {
@@ -50,7 +48,7 @@ func buildTamperFixture(t *testing.T) *tamperFixture {
 	}
 	tr.crash()
 
-	st, err := loadState(dir)
+	st, err := loadState(testRoot(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +283,9 @@ func TestTamperDetected(t *testing.T) {
 
 		{"newest digest deleted and seal state rolled back", func(t *testing.T, dir string) *Head {
 			os.Remove(filepath.Join(dir, newest))
-			st, _ := loadState(dir)
+			st, _ := loadState(testRoot(t, dir))
 			st.LastDigest = &Head{DigestS3Object: fx.digests[len(fx.digests)-2]}
-			saveState(defaultSync, dir, st)
+			writeTestState(t, dir, st, false)
 			return fx.head // the head kept outside still names the deleted digest
 		}, []wantProblem{{ProblemDigestMissing, newest, -1, ""}}},
 
@@ -419,7 +417,7 @@ func TestEveryFlippedByteDetected(t *testing.T) {
 				// Only bits that carry no content may go unnoticed: the
 				// padding after deflate's final block. The digest hashes the
 				// uncompressed content, as CloudTrail's does.
-				if got, err := readGzipFile(p); err != nil || !bytes.Equal(got, content) {
+				if got, err := readGzipFile(testRoot(t, dir), rel, shapeLog|shapeDigest); err != nil || !bytes.Equal(got, content) {
 					t.Errorf("%s: flipping a bit of byte %d changed the content unnoticed", rel, i)
 				}
 				unnoticed++
@@ -434,22 +432,28 @@ func TestEveryFlippedByteDetected(t *testing.T) {
 }
 
 // TestVerifyWithoutHead: without the outside head, verify anchors on the
-// seal state and says so.
+// seal state and says so, but does not call the trail intact: the newest
+// digests and the state could have been rolled back together.
 func TestVerifyWithoutHead(t *testing.T) {
 	dir := t.TempDir()
 	buildTrail(t, dir)
 	rep := verifyTrail(t, dir, nil)
-	if !rep.Intact || rep.Digests != 4 {
+	if rep.Intact || rep.Authenticated || len(rep.Problems) != 0 || rep.Digests != 4 {
 		t.Fatalf("%s", rep)
 	}
 	if len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "no head supplied") {
 		t.Errorf("notes = %q", rep.Notes)
 	}
+	if !strings.Contains(rep.String(), "NOT AUTHENTICATED") {
+		t.Errorf("text report does not say the trail is unauthenticated:\n%s", rep)
+	}
 }
 
-// TestUnanchoredDigest: a digest newer than the head (a crash before the
-// head was saved, or an insertion) is reported until the trail is reopened,
-// which brings the head level with the state.
+// TestUnanchoredDigest: a digest on disk that neither the head nor the
+// seal state records (a crash between writing it and saving the state, or
+// an insertion) is reported until the trail is reopened, which discards it.
+// A digest the authenticated seal state records but the head does not yet
+// (a crash before the head was saved) anchors the chain, with a note.
 func TestUnanchoredDigest(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock(t0)
@@ -458,17 +462,32 @@ func TestUnanchoredDigest(t *testing.T) {
 	c.Advance(61 * time.Minute)
 	tr.Seal(context.Background())
 	old := hs.get()
+	oldState := loadTestState(t, dir)
 	c.Advance(61 * time.Minute)
 	tr.Seal(context.Background())
 	tr.crash()
-	rep := verifyTrail(t, dir, old)
+
+	// The head store missed the save after the newest digest.
+	var before *Head
+	for _, h := range hs.all {
+		if h.Seq == loadTestState(t, dir).HeadSeq {
+			before = &h
+		}
+	}
+	if before == nil || before.DigestS3Object != old.DigestS3Object {
+		t.Fatalf("no head from before the newest digest: %+v", before)
+	}
+	rep := verifyTrail(t, dir, before)
+	if !rep.Intact || !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "newer than the head") }) {
+		t.Fatalf("a digest recorded by the authenticated state:\n%s", rep)
+	}
+
+	// The state did not record it either: the digest is unanchored.
+	st := loadTestState(t, dir)
+	st.LastDigest, st.Pending = oldState.LastDigest, oldState.Pending
+	writeTestState(t, dir, st, true)
+	rep = verifyTrail(t, dir, before)
 	if rep.Intact || !hasProblem(rep, ProblemDigestUnanchored, "") {
 		t.Fatalf("digest newer than the head not reported:\n%s", rep)
-	}
-	hs.h = old // the head store missed the last save
-	tr2 := openTrail(t, dir, c, hs, nil)
-	tr2.crash()
-	if rep := verifyTrail(t, dir, hs.get()); !rep.Intact {
-		t.Fatalf("after reopen:\n%s", rep)
 	}
 }

@@ -3,9 +3,11 @@ package audit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -17,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Options configure a [Trail]. Dir, AccountID, Region, SigningKey and Head are
-// required.
+// Options configure a [Trail]. Dir, AccountID, Region, SigningKey, Head and
+// MACKey are required.
 type Options struct {
 	Dir       string // trail directory (DATA/audit)
 	AccountID string // 12 digits: delivery paths and awsAccountId
@@ -28,6 +30,14 @@ type Options struct {
 
 	SigningKey SigningKey // signs digests (SHA256withRSA)
 	Head       HeadStore  // keeps the newest digest signature outside Dir
+	// MACKey (MACKeySize bytes, derived from the master key) authenticates
+	// the head and the seal state (see auth.go). Keep it out of Dir.
+	MACKey []byte
+	// CheckpointInterval is how often the head records the journal's
+	// synced position while events arrive (default 1s; negative: only at
+	// seals, digests and Close). Events written after the last checkpoint
+	// are the ones a data-dir writer could remove after a crash unnoticed.
+	CheckpointInterval time.Duration
 
 	Now        func() time.Time      // default time.Now
 	Rand       io.Reader             // file-name suffixes; default crypto/rand.Reader
@@ -66,6 +76,8 @@ type Options struct {
 	// Sync makes a file or directory durable; default (*os.File).Sync.
 	// Tests inject slow or counting versions.
 	Sync func(*os.File) error
+	// Disk bounds the trail's disk use (see DiskLimits; default: none).
+	Disk DiskLimits
 
 	// sealHook, when set (tests only), is called at each crash-relevant step
 	// of sealing.
@@ -89,6 +101,7 @@ var (
 type Trail struct {
 	opts Options
 	dir  string
+	root *trailRoot // every file operation goes through it (confine.go)
 	sync syncFunc
 	log  *slog.Logger
 	lock *os.File
@@ -106,15 +119,24 @@ type Trail struct {
 
 	failed atomic.Pointer[error] // sticky journal failure
 
-	sealMu    sync.Mutex // one seal at a time; guards state and headDirty
+	sealMu    sync.Mutex // one seal at a time; guards state, head, headDirty, adopting
 	state     *sealState
+	head      Head // the newest head saved (zero before the first)
 	headDirty bool
+	adopting  bool // opening a trail written before authentication
+
+	posMu  sync.Mutex
+	synced chainPos // journal durable through here (set by the writer)
+
+	stopCheckpointer chan struct{}
+	checkpointerDone chan struct{}
 
 	stopSealer chan struct{}
 	sealerDone chan struct{}
 
 	stats   counters
 	metrics *metrics
+	disk    *diskUse // disk accounting and limits (diskuse.go)
 
 	// Write requests, with the buffer their event is encoded into, are
 	// recycled: they are per-event garbage on the exchange path otherwise.
@@ -128,12 +150,14 @@ type Trail struct {
 	segSize   int64
 	segFrames int
 	nextSeq   uint64
+	chain     chainHash // chain hash after frame nextSeq-1
 }
 
 type writeReq struct {
 	t       *Trail
-	payload []byte // the encoded event, in buf's storage
-	buf     []byte // owned; reused with the request
+	payload []byte   // the encoded event, in buf's storage
+	sum     [32]byte // SHA-256 of payload, for the journal chain
+	buf     []byte   // owned; reused with the request
 	durable bool
 	done    chan error // buffered, capacity 1
 }
@@ -195,10 +219,18 @@ func Open(ctx context.Context, opts Options) (*Trail, error) {
 		rotateReqs: make(chan chan rotation),
 		writerDone: make(chan struct{}),
 	}
-	if err := os.MkdirAll(t.path(tmpDir), 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("audit: create trail dir: %w", err)
 	}
-	if t.lock, err = lockDir(t.path(lockFile)); err != nil {
+	if t.root, err = openTrailRoot(dir); err != nil {
+		return nil, err
+	}
+	if err := t.makeDirs(); err != nil {
+		t.root.Close()
+		return nil, err
+	}
+	if t.lock, err = lockDir(t.root, lockFile); err != nil {
+		t.root.Close()
 		return nil, err
 	}
 	ok := false
@@ -208,12 +240,16 @@ func Open(ctx context.Context, opts Options) (*Trail, error) {
 				t.seg.Close()
 			}
 			t.lock.Close()
+			t.root.Close()
 		}
 	}()
 	if err := t.recover(ctx); err != nil {
 		return nil, err
 	}
 	if err := t.openSegment(); err != nil {
+		return nil, err
+	}
+	if t.disk, err = newDiskUse(dir, opts.Disk, opts.Now, opts.Logger); err != nil {
 		return nil, err
 	}
 	if opts.Registerer != nil {
@@ -223,6 +259,11 @@ func Open(ctx context.Context, opts Options) (*Trail, error) {
 	}
 	ok = true
 	go t.runWriter()
+	if opts.CheckpointInterval > 0 {
+		t.stopCheckpointer = make(chan struct{})
+		t.checkpointerDone = make(chan struct{})
+		go t.runCheckpointer()
+	}
 	if opts.SealInterval > 0 {
 		t.stopSealer = make(chan struct{})
 		t.sealerDone = make(chan struct{})
@@ -246,6 +287,12 @@ func (o *Options) fill() error {
 	}
 	if o.Head == nil {
 		return errors.New("audit: Options.Head is required")
+	}
+	if len(o.MACKey) != MACKeySize {
+		return fmt.Errorf("audit: Options.MACKey is required (%d bytes, derived from the master key), got %d bytes", MACKeySize, len(o.MACKey))
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = time.Second
 	}
 	if o.TrailName == "" {
 		o.TrailName = "keyless"
@@ -295,7 +342,19 @@ func (o *Options) fill() error {
 	return nil
 }
 
-func (t *Trail) path(rel string) string { return filepath.Join(t.dir, filepath.FromSlash(rel)) }
+// makeDirs creates the trail's own directories, refusing any that is a
+// symbolic link or not a directory.
+func (t *Trail) makeDirs() error {
+	if err := t.root.checkOwnedDirs(); err != nil {
+		return err
+	}
+	for _, d := range ownedDirs {
+		if err := t.root.root.Mkdir(d, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("audit: create %s: %w", d, err)
+		}
+	}
+	return t.root.checkOwnedDirs()
+}
 
 func (t *Trail) hook(step string) {
 	if t.opts.sealHook != nil {
@@ -332,6 +391,8 @@ func (t *Trail) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pen
 		t.releaseRequest(req)
 		return nil, fmt.Errorf("%w: %d bytes (limit %d), eventID %s", ErrEventTooLarge, len(payload), t.opts.MaxEventBytes, ev.EventID)
 	}
+	// Hashed here, by the callers in parallel: the writer only chains.
+	req.sum = sha256.Sum256(payload)
 	if err := t.failure(); err != nil {
 		t.releaseRequest(req)
 		return nil, err
@@ -345,9 +406,17 @@ func (t *Trail) Start(ctx context.Context, ev *Event, opts ...RecordOption) (Pen
 	t.senders.Add(1)
 	t.mu.Unlock()
 
+	// The frame's bytes are reserved against the disk limits (diskuse.go).
+	frame := len(payload) + frameHeaderSize
+	if err := t.disk.admit(frame); err != nil {
+		t.senders.Done()
+		t.releaseRequest(req)
+		return nil, err
+	}
 	err = t.enqueue(ctx, req)
 	t.senders.Done()
 	if err != nil {
+		t.disk.release(frame)
 		t.stats.rejected.Add(1)
 		t.releaseRequest(req)
 		return nil, err
@@ -412,6 +481,9 @@ func (t *Trail) fail(err error) {
 // Ready reports nil when the trail accepts events.
 func (t *Trail) Ready() error {
 	if err := t.failure(); err != nil {
+		return err
+	}
+	if err := t.disk.ready(); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -576,7 +648,8 @@ func (t *Trail) writeBatch(batch []*writeReq, buf *[]byte) (durable bool, err er
 		return false, err
 	}
 	for _, r := range batch {
-		*buf = appendFrame(*buf, t.nextSeq, r.payload)
+		*buf = appendFrame(*buf, t.nextSeq, &t.chain, r.payload)
+		t.chain = chainNext(&t.chain, t.nextSeq, &r.sum)
 		t.nextSeq++
 		durable = durable || r.durable
 	}
@@ -586,6 +659,7 @@ func (t *Trail) writeBatch(batch []*writeReq, buf *[]byte) (durable bool, err er
 	}
 	t.segSize += int64(len(*buf))
 	t.segFrames += len(batch)
+	t.disk.wrote(len(*buf))
 	t.stats.events.Add(uint64(len(batch)))
 	t.stats.batches.Add(1)
 	for _, r := range batch {
@@ -606,6 +680,7 @@ func (t *Trail) syncSegment() error {
 	if err != nil {
 		return fmt.Errorf("fsync journal: %w", err)
 	}
+	t.setSynced(chainPos{seq: t.nextSeq - 1, hash: t.chain})
 	return nil
 }
 
@@ -648,8 +723,11 @@ func (t *Trail) rotate(dirty *bool) rotation {
 }
 
 func (t *Trail) openSegment() error {
-	p := t.path(journalDir + "/" + segmentName(t.nextSeq))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	rel := journalDir + "/" + segmentName(t.nextSeq)
+	if err := t.root.check(rel, shapeSegment); err != nil {
+		return err
+	}
+	f, err := t.root.root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("audit: create journal segment: %w", err)
 	}
@@ -658,7 +736,7 @@ func (t *Trail) openSegment() error {
 		return fmt.Errorf("audit: write journal segment: %w", err)
 	}
 	// The entry must survive a crash for the fsyncs of its frames to count.
-	if err := syncDir(t.sync, t.path(journalDir)); err != nil {
+	if err := t.root.syncDir(t.sync, journalDir); err != nil {
 		f.Close()
 		return err
 	}
@@ -717,7 +795,11 @@ func (t *Trail) Seal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return t.sealSegments(active, now)
+	if err := t.sealSegments(active, now); err != nil {
+		return err
+	}
+	t.disk.sealed()
+	return t.saveHead(ctx)
 }
 
 // Close stops accepting events, writes and fsyncs what is queued, seals the
@@ -736,6 +818,10 @@ func (t *Trail) close(ctx context.Context) error {
 		close(t.stopSealer)
 		<-t.sealerDone
 	}
+	if t.stopCheckpointer != nil {
+		close(t.stopCheckpointer)
+		<-t.checkpointerDone
+	}
 	t.senders.Wait()
 	close(t.reqs)
 	<-t.writerDone
@@ -748,13 +834,16 @@ func (t *Trail) close(ctx context.Context) error {
 		if err == nil {
 			err = t.emitDigests(ctx, now, true)
 		}
+		if err == nil {
+			err = t.saveHead(ctx)
+		}
 		errs = append(errs, err)
 	}
 	t.sealMu.Unlock()
 	if t.metrics != nil {
 		t.metrics.unregister()
 	}
-	errs = append(errs, t.lock.Close())
+	errs = append(errs, t.lock.Close(), t.root.Close())
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,13 @@ const (
 	ProblemJournalCorrupt      ProblemKind = "journal-corrupt"           // damaged frame that is not a torn tail
 	ProblemJournalGap          ProblemKind = "journal-gap"               // journal sequence numbers missing
 	ProblemStateCorrupt        ProblemKind = "seal-state-corrupt"
+	ProblemJournalChain        ProblemKind = "journal-chain-broken"       // frames do not continue the hash chain: removed, inserted or rewritten
+	ProblemJournalLost         ProblemKind = "journal-truncated"          // the journal no longer reaches the head's checkpoint
+	ProblemHeadMAC             ProblemKind = "head-unauthenticated"       // the head's MAC does not verify (edited, replaced, or another master key)
+	ProblemStateMAC            ProblemKind = "seal-state-unauthenticated" // the seal state's MAC does not verify, or it was replaced by an unauthenticated one
+	ProblemRolledBack          ProblemKind = "rolled-back"                // the head or the seal state is older than the other records
+	ProblemUnsafePath          ProblemKind = "unsafe-path"                // a path keyless would not write, or a symbolic link: not followed
+	ProblemDigestKeyUntrusted  ProblemKind = "digest-key-unauthenticated" // signed with a key the authenticated head does not list
 )
 
 // Problem is one finding: what is wrong and where.
@@ -77,10 +85,20 @@ func (p Problem) String() string {
 
 // Report is the outcome of Verify, printable as text (String) or JSON.
 type Report struct {
-	Dir      string    `json:"dir"`
+	Dir string `json:"dir"`
+	// Intact: no problem found AND the trail authenticated. A trail whose
+	// head cannot be authenticated is never intact: deleting its newest
+	// digests and rewriting the head would look the same.
 	Intact   bool      `json:"intact"`
 	Problems []Problem `json:"problems"`
 	Notes    []string  `json:"notes,omitempty"`
+	// Authenticated: the head and the seal state carry valid MACs under
+	// VerifyOptions.MACKey and agree with each other. When false,
+	// Unauthenticated says why (and, with no problem, the trail is
+	// consistent but cannot be vouched for).
+	Authenticated   bool      `json:"authenticated"`
+	Unauthenticated string    `json:"unauthenticated,omitempty"`
+	Head            *HeadInfo `json:"head,omitempty"`
 
 	Digests      int        `json:"digests"`      // digests verified in the chain
 	ChainStart   *time.Time `json:"chainStart"`   // digestStartTime of the oldest digest
@@ -94,12 +112,24 @@ type Report struct {
 	JournalEvents int `json:"journalEvents"`
 }
 
+// HeadInfo describes the authenticated head a report was anchored on.
+type HeadInfo struct {
+	Seq        uint64     `json:"seq"`
+	SavedAt    time.Time  `json:"savedAt"`
+	JournalSeq uint64     `json:"journalSeq"`
+	AdoptedAt  *time.Time `json:"adoptedAt,omitempty"`
+	Keys       []string   `json:"keys"`
+}
+
 // String renders the report for people.
 func (r *Report) String() string {
 	var b strings.Builder
-	if r.Intact {
+	switch {
+	case r.Intact:
 		fmt.Fprintf(&b, "audit trail %s: intact\n", r.Dir)
-	} else {
+	case len(r.Problems) == 0:
+		fmt.Fprintf(&b, "audit trail %s: NOT AUTHENTICATED (no problem found, but %s)\n", r.Dir, r.Unauthenticated)
+	default:
 		fmt.Fprintf(&b, "audit trail %s: NOT INTACT, %d problem(s)\n", r.Dir, len(r.Problems))
 		for _, p := range r.Problems {
 			b.WriteString("  " + p.String() + "\n")
@@ -112,6 +142,10 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, ", %d delivery file(s), %d event(s)\n", r.SignedFiles, r.SignedEvents)
 	fmt.Fprintf(&b, "unsealed window: %d delivery file(s) with %d event(s) awaiting a digest, %d journal event(s)\n",
 		r.PendingFiles, r.PendingEvents, r.JournalEvents)
+	if h := r.Head; h != nil {
+		fmt.Fprintf(&b, "head: authenticated, save #%d at %s, journal checkpoint seq %d, digest keys %s\n",
+			h.Seq, h.SavedAt.UTC().Format(time.RFC3339), h.JournalSeq, strings.Join(h.Keys, ", "))
+	}
 	for _, n := range r.Notes {
 		b.WriteString("note: " + n + "\n")
 	}
@@ -127,6 +161,14 @@ type VerifyOptions struct {
 	// trail (the HeadStore). Without it Verify anchors on the trail's own
 	// seal state and cannot detect deletion of the newest digests.
 	Head *Head
+	// LoadHead, when set, replaces Head: Verify loads the head around its
+	// read of the seal state, so a live trail is checked against a
+	// consistent pair.
+	LoadHead func(context.Context) (*Head, error)
+	// MACKey is the trail's key (Options.MACKey, derived from the master
+	// key). Without it the head and the seal state cannot be authenticated
+	// and the report is not intact.
+	MACKey []byte
 	// Now is the time of verification; pending files older than
 	// two hours are then noted as overdue. Default time.Now.
 	Now func() time.Time
@@ -145,8 +187,15 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("audit: verify: %w", err)
 	}
+	root, err := openTrailRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: verify: %w", err)
+	}
+	defer root.Close()
+	root.checked = map[string]bool{}
 	v := &verifier{
 		dir:        dir,
+		root:       root,
 		opts:       opts,
 		rep:        &Report{Dir: dir, Problems: []Problem{}},
 		logs:       map[string]bool{},
@@ -154,31 +203,192 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 		referenced: map[string]string{},
 		eventIDs:   map[string]string{},
 	}
+	for _, d := range ownedDirs {
+		if err := root.checkDir(d); err != nil {
+			v.problem(Problem{Kind: ProblemUnsafePath, Path: d, Detail: err.Error()})
+		}
+	}
 	if err := v.walk(ctx); err != nil {
 		return nil, err
 	}
-	st, err := loadState(dir)
+	st, head, err := v.snapshot(ctx)
 	if err != nil {
-		if !errors.Is(err, ErrBadState) {
-			return nil, err
-		}
-		v.problem(Problem{Kind: ProblemStateCorrupt, Path: stateFile, Detail: err.Error()})
+		return nil, err
 	}
-	v.chain(st)
+	v.authenticate(st, head)
+	if !v.headAuth {
+		// A head that does not authenticate anchors nothing; the chain is
+		// still followed from it to report what can be seen.
+		v.rep.Head = nil
+	}
+	v.chain(st, head)
 	if err := v.logFiles(ctx, st); err != nil {
 		return nil, err
 	}
-	if err := v.journal(st); err != nil {
+	before := len(v.rep.Problems)
+	if err := v.journal(st, head); err != nil {
 		return nil, err
 	}
-	v.rep.Intact = len(v.rep.Problems) == 0
+	if now, err := loadState(root); err == nil && now != nil && st != nil && (now.Seq != st.Seq || now.LastSealedSeq != st.LastSealedSeq) {
+		// A live trail sealed part of its journal while it was read: what
+		// looks missing was moved to a delivery file. Judge the journal on
+		// a quiet trail instead of reporting it.
+		kept := v.rep.Problems[:before]
+		for _, p := range v.rep.Problems[before:] {
+			switch p.Kind {
+			case ProblemJournalGap, ProblemJournalChain, ProblemJournalLost, ProblemJournalCorrupt:
+			default:
+				kept = append(kept, p)
+			}
+		}
+		v.rep.Problems = kept
+		v.note("the trail was sealed while its journal was being read; the journal was not judged: run verify again")
+	}
+	v.rep.Intact = len(v.rep.Problems) == 0 && v.rep.Authenticated
 	return v.rep, nil
+}
+
+// snapshot reads the seal state and the head. With LoadHead the head is
+// read before and after the state; a pair read while no save happened is
+// consistent (each records only the other's saves that came before it).
+func (v *verifier) snapshot(ctx context.Context) (*sealState, *Head, error) {
+	load := func() (*Head, error) {
+		if v.opts.LoadHead != nil {
+			return v.opts.LoadHead(ctx)
+		}
+		return v.opts.Head, nil
+	}
+	for attempt := 0; ; attempt++ {
+		before, err := load()
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: verify: load head: %w", err)
+		}
+		st, err := loadState(v.root)
+		if err != nil {
+			if !errors.Is(err, ErrBadState) && !errors.Is(err, ErrUnsafePath) {
+				return nil, nil, err
+			}
+			kind := ProblemStateCorrupt
+			if errors.Is(err, ErrUnsafePath) {
+				kind = ProblemUnsafePath
+			}
+			v.problem(Problem{Kind: kind, Path: stateFile, Detail: err.Error()})
+		}
+		if v.opts.LoadHead == nil {
+			return st, before, nil
+		}
+		after, err := load()
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit: verify: load head: %w", err)
+		}
+		if before == nil && after == nil || before != nil && after != nil && before.Seq == after.Seq && before.MAC == after.MAC {
+			return st, after, nil
+		}
+		if attempt == 4 {
+			v.racing = true
+			v.note("the head changed while the seal state was read, 5 times: the trail is busy; the head and the seal state were not compared with each other")
+			return st, after, nil
+		}
+	}
+}
+
+// authenticate checks the MACs of the head and the seal state and their
+// save counters against each other.
+func (v *verifier) authenticate(st *sealState, h *Head) {
+	unauth := func(reason string) { v.rep.Unauthenticated = reason }
+	key := v.opts.MACKey
+	stAuth := false
+	switch {
+	case st == nil:
+	case st.Version == stateVersionLegacy:
+	case len(key) == 0:
+	default:
+		if err := checkStateMAC(key, st); err != nil {
+			v.problem(Problem{Kind: ProblemStateMAC, Path: stateFile, Detail: err.Error()})
+		} else {
+			stAuth = true
+		}
+	}
+	v.stateAuth = stAuth
+	if h != nil {
+		if err := checkShape(h.DigestS3Object, shapeDigest); h.DigestS3Object != "" && err != nil {
+			v.problem(Problem{Kind: ProblemUnsafePath, Path: h.DigestS3Object, Detail: "named by the head: " + err.Error()})
+		}
+	}
+	switch {
+	case len(key) == 0:
+		unauth("no trail key was given (the master key): the head and the seal state cannot be authenticated")
+		return
+	case st == nil && h == nil:
+		unauth("the trail has no seal state and there is no head")
+		return
+	case h == nil && v.opts.LoadHead == nil:
+		unauth("no head was supplied to anchor the trail on")
+		return
+	case h == nil:
+		if st != nil && st.Version != stateVersionLegacy && st.HeadSeq > 0 {
+			v.problem(Problem{Kind: ProblemRolledBack, Detail: fmt.Sprintf("the head store has no head, but the seal state was saved after head #%d: the head was deleted", st.HeadSeq)})
+		}
+		unauth("the head store has no head to anchor the trail on")
+		return
+	case h.MAC == "":
+		if st != nil && st.Version != stateVersionLegacy {
+			v.problem(Problem{Kind: ProblemHeadMAC, Detail: "the head has no MAC but the seal state is authenticated: the head was replaced"})
+		}
+		unauth("the head was written before heads were authenticated (keyless adopts it when the trail is next opened)")
+		return
+	}
+	if err := checkHeadMAC(key, *h); err != nil {
+		v.problem(Problem{Kind: ProblemHeadMAC, Path: h.DigestS3Object, Detail: "the head: " + err.Error()})
+		unauth("the head does not authenticate")
+		return
+	}
+	v.headAuth = true
+	v.rep.Head = &HeadInfo{Seq: h.Seq, SavedAt: h.SavedAt, JournalSeq: h.JournalSeq, Keys: h.Keys}
+	if !h.AdoptedAt.IsZero() {
+		a := h.AdoptedAt
+		v.rep.Head.AdoptedAt = &a
+		v.note("this trail was written before keyless authenticated its head and seal state, and adopted as found at %s: a rollback before then cannot be detected",
+			a.UTC().Format(time.RFC3339))
+	}
+	if age := v.opts.Now().Sub(h.SavedAt); age > 2*time.Hour {
+		v.note("the head was saved %s ago (%s); a running keyless saves it at least hourly: if keyless ran since, the head store and the trail may have been rolled back together to an older copy",
+			age.Truncate(time.Minute), h.SavedAt.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case st == nil:
+		v.problem(Problem{Kind: ProblemRolledBack, Path: stateFile, Detail: fmt.Sprintf("the seal state is missing but head #%d exists", h.Seq)})
+		return
+	case st.Version == stateVersionLegacy:
+		v.problem(Problem{Kind: ProblemStateMAC, Path: stateFile, Detail: "the seal state has no MAC but the head is authenticated: the seal state was replaced"})
+		return
+	case !stAuth:
+		return
+	}
+	if !v.racing {
+		if h.StateSeq > st.Seq {
+			v.problem(Problem{Kind: ProblemRolledBack, Path: stateFile,
+				Detail: fmt.Sprintf("the seal state is version #%d but head #%d was saved after version #%d: an older seal state was put back", st.Seq, h.Seq, h.StateSeq)})
+			return
+		}
+		if st.HeadSeq > h.Seq {
+			v.problem(Problem{Kind: ProblemRolledBack,
+				Detail: fmt.Sprintf("the head is #%d but the seal state was saved after head #%d: an older head was put back", h.Seq, st.HeadSeq)})
+			return
+		}
+	}
+	v.rep.Authenticated = true
 }
 
 type verifier struct {
 	dir  string
+	root *trailRoot
 	opts VerifyOptions
 	rep  *Report
+
+	headAuth  bool // the head's MAC verified
+	stateAuth bool // the seal state's MAC verified
+	racing    bool // the head kept changing: no cross-checks
 
 	logs       map[string]bool       // delivery files on disk
 	digests    map[string]parsedName // digest files on disk
@@ -233,8 +443,17 @@ func (v *verifier) walk(ctx context.Context) error {
 }
 
 // chain verifies the digest chain from the anchor back to its start.
-func (v *verifier) chain(st *sealState) {
-	anchor := v.opts.Head
+func (v *verifier) chain(st *sealState, head *Head) {
+	anchor := head
+	if v.headAuth && v.stateAuth && st.LastDigest != nil &&
+		(head.DigestS3Object == "" || st.LastDigest.DigestEndTime.After(head.DigestEndTime)) {
+		// Both are authenticated; the newer one anchors. A state ahead of
+		// its head is a crash between the two saves, or an older head put
+		// back: either way the state's digest must be there.
+		anchor = st.LastDigest
+		v.note("the seal state records a digest (%s) newer than the head's: keyless stopped before saving the head, or an older head was put back; the chain is anchored on the seal state",
+			st.LastDigest.DigestS3Object)
+	}
 	if anchor == nil && st != nil && st.LastDigest != nil {
 		anchor = st.LastDigest
 		v.note("no head supplied: anchored on the trail's own seal state, so deleting the newest digests and the state together would go unnoticed")
@@ -264,11 +483,18 @@ func (v *verifier) chain(st *sealState) {
 				break
 			}
 			visited[cur] = true
-			raw, err := readGzipFile(filepath.Join(v.dir, filepath.FromSlash(cur)))
+			if err := checkShape(cur, shapeDigest); err != nil {
+				v.problem(Problem{Kind: ProblemUnsafePath, Path: cur, Detail: fmt.Sprintf("referenced by %s, not followed: %v", by, err)})
+				break
+			}
+			raw, err := readGzipFile(v.root, cur, shapeDigest)
 			if err != nil {
 				kind := ProblemDigestInvalid
-				if errors.Is(err, fs.ErrNotExist) {
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
 					kind = ProblemDigestMissing
+				case errors.Is(err, ErrUnsafePath):
+					kind = ProblemUnsafePath
 				}
 				v.problem(Problem{Kind: kind, Path: cur, Detail: fmt.Sprintf("referenced by %s: %v", by, err)})
 				// Resume from the next older digest on disk, as the AWS CLI
@@ -292,6 +518,10 @@ func (v *verifier) chain(st *sealState) {
 			}
 			if d.DigestS3Object != cur {
 				v.problem(Problem{Kind: ProblemDigestMoved, Path: cur, Detail: "has been moved from its original location " + d.DigestS3Object})
+			}
+			if v.headAuth && !slices.Contains(head.Keys, d.DigestPublicKeyFingerprint) {
+				v.problem(Problem{Kind: ProblemDigestKeyUntrusted, Path: cur,
+					Detail: "signed with key " + d.DigestPublicKeyFingerprint + ", which the authenticated head does not list"})
 			}
 			switch key := v.opts.PublicKeys[d.DigestPublicKeyFingerprint]; {
 			case key == nil:
@@ -418,7 +648,7 @@ func (v *verifier) logFiles(ctx context.Context, st *sealState) error {
 	slices.Sort(rest)
 	for _, p := range rest {
 		v.problem(Problem{Kind: ProblemLogFileUnreferenced, Path: p, Detail: "not listed by any digest nor pending in the seal state"})
-		data, err := readGzipFile(filepath.Join(v.dir, filepath.FromSlash(p)))
+		data, err := readGzipFile(v.root, p, shapeLog)
 		if err == nil {
 			if recs, err := rawRecords(data); err == nil {
 				v.noteEventIDs(p, indexRecords(recs))
@@ -432,7 +662,15 @@ func (v *verifier) logFiles(ctx context.Context, st *sealState) error {
 // "by", explains a mismatch with the file's event index, and records its
 // eventIDs. It returns the number of records and whether the file is intact.
 func (v *verifier) checkLogFile(rel, wantHash, by string) (int, bool) {
-	data, err := readGzipFile(filepath.Join(v.dir, filepath.FromSlash(rel)))
+	if err := checkShape(rel, shapeLog); err != nil {
+		v.problem(Problem{Kind: ProblemUnsafePath, Path: rel, Detail: fmt.Sprintf("listed by %s, not followed: %v", by, err)})
+		return 0, false
+	}
+	data, err := readGzipFile(v.root, rel, shapeLog)
+	if errors.Is(err, ErrUnsafePath) {
+		v.problem(Problem{Kind: ProblemUnsafePath, Path: rel, Detail: fmt.Sprintf("listed by %s, not followed: %v", by, err)})
+		return 0, false
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		detail := "listed by " + by
 		if idx, err := v.readIndex(rel); err == nil && len(idx) > 0 {
@@ -486,7 +724,7 @@ func (v *verifier) checkLogFile(rel, wantHash, by string) (int, bool) {
 }
 
 func (v *verifier) readIndex(rel string) ([]indexEntry, error) {
-	b, err := os.ReadFile(filepath.Join(v.dir, filepath.FromSlash(indexPathFor(rel))))
+	b, err := v.root.readFile(indexPathFor(rel), shapeIndex)
 	if err != nil {
 		return nil, err
 	}
@@ -511,16 +749,33 @@ func (v *verifier) noteEventIDs(rel string, entries []indexEntry) {
 // journal checks the unsealed journal: frames intact (a torn tail on the
 // newest segment is a crash artefact, noted), sequence numbers continuous
 // from the last sealed one, eventIDs unique against the sealed files.
-func (v *verifier) journal(st *sealState) error {
-	jdir := filepath.Join(v.dir, journalDir)
-	segs, err := listSegments(jdir)
+func (v *verifier) journal(st *sealState, head *Head) error {
+	segs, err := listSegments(v.root)
+	if errors.Is(err, ErrUnsafePath) {
+		v.problem(Problem{Kind: ProblemUnsafePath, Path: journalDir, Detail: err.Error() + "; the journal was not read"})
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	var sealed uint64
-	if st != nil {
-		sealed = st.LastSealedSeq
+	if st == nil {
+		st = &sealState{}
 	}
+	sealed := st.LastSealedSeq
+	walk, err := newChainWalk(st)
+	if err != nil {
+		v.problem(Problem{Kind: ProblemStateCorrupt, Path: stateFile, Detail: err.Error()})
+		walk = &chainWalk{sealed: sealed}
+	}
+	if st.Version == stateVersionLegacy {
+		walk.legacyThrough = math.MaxUint64 // not adopted yet: nothing is chained
+	}
+	var (
+		checkHash    *chainHash
+		chainBroken  bool
+		chainedFrame bool
+		last         uint64
+	)
 	next := uint64(0) // expected next seq; 0 = unknown yet
 	for i, s := range segs {
 		rel := journalDir + "/" + s.Name
@@ -531,12 +786,26 @@ func (v *verifier) journal(st *sealState) error {
 			v.problem(Problem{Kind: ProblemJournalGap, Path: rel, Detail: fmt.Sprintf("events %d to %d are neither sealed nor in the journal", sealed+1, s.First-1)})
 		}
 		gapReported := false
-		sc, err := readSegment(filepath.Join(jdir, s.Name), func(f frame) error {
+		sc, err := readSegment(v.root, rel, func(f frame) error {
 			if f.Seq != expect && !gapReported {
 				v.problem(Problem{Kind: ProblemJournalGap, Path: rel, Detail: fmt.Sprintf("frame seq %d at offset %d, expected %d", f.Seq, f.Offset, expect)})
 				gapReported = true
 			}
 			expect = f.Seq + 1
+			chainedFrame = chainedFrame || f.Chained
+			sum := sha256.Sum256(f.Payload)
+			if err := walk.step(f, &sum); err != nil {
+				if !chainBroken {
+					v.problem(Problem{Kind: ProblemJournalChain, Path: rel, Detail: fmt.Sprintf("at offset %d: %v", f.Offset, err)})
+					chainBroken = true
+				}
+				walk.resync(f, &sum)
+			}
+			if head != nil && f.Seq == head.JournalSeq && walk.Known {
+				h := walk.Hash
+				checkHash = &h
+			}
+			last = max(last, f.Seq)
 			if f.Seq <= sealed {
 				return nil // already sealed; the segment awaits deletion
 			}
@@ -553,6 +822,10 @@ func (v *verifier) journal(st *sealState) error {
 			v.note("%s disappeared during verification (sealed meanwhile)", rel)
 			continue
 		}
+		if errors.Is(err, ErrUnsafePath) {
+			v.problem(Problem{Kind: ProblemUnsafePath, Path: rel, Detail: err.Error()})
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("audit: verify journal: %w", err)
 		}
@@ -563,7 +836,7 @@ func (v *verifier) journal(st *sealState) error {
 				if sc.Frames > 0 {
 					after = sc.LastSeq
 				}
-				if found, err := validFrameAfter(filepath.Join(jdir, s.Name), sc.GoodLen, after); err == nil && found {
+				if found, err := segmentHasFrameAfter(v.root, rel, sc.GoodLen, after); err == nil && found {
 					tail = false
 				}
 			}
@@ -577,7 +850,39 @@ func (v *verifier) journal(st *sealState) error {
 			next = sc.LastSeq + 1
 		}
 	}
+	if chainedFrame && st.Version == stateVersionLegacy {
+		v.problem(Problem{Kind: ProblemStateMAC, Path: stateFile,
+			Detail: "the seal state is in the old unauthenticated format but the journal holds chained frames: it was replaced"})
+	}
+	v.checkpoint(st, head, last, checkHash)
 	return nil
+}
+
+// checkpoint compares the journal with the authenticated head's
+// checkpoint: the journal must still hold, unchanged, every frame the head
+// saw fsynced.
+func (v *verifier) checkpoint(st *sealState, h *Head, last uint64, at *chainHash) {
+	if !v.headAuth || v.racing || h.JournalSeq == 0 {
+		return
+	}
+	want, err := parseChain(h.JournalChain)
+	if err != nil {
+		v.problem(Problem{Kind: ProblemHeadMAC, Detail: "the head's journal checkpoint: " + err.Error()})
+		return
+	}
+	sealed := st.LastSealedSeq
+	switch {
+	case h.JournalSeq > sealed && last < h.JournalSeq:
+		v.problem(Problem{Kind: ProblemJournalLost, Path: journalDir, Detail: fmt.Sprintf(
+			"head #%d (saved %s) checkpointed the journal through seq %d, but the trail holds events only through seq %d: acknowledged events were removed",
+			h.Seq, fmtTime(h.SavedAt), h.JournalSeq, max(last, sealed))})
+	case h.JournalSeq > sealed && (at == nil || *at != want):
+		v.problem(Problem{Kind: ProblemJournalChain, Path: journalDir, Detail: fmt.Sprintf(
+			"the journal's frames through seq %d do not hash to the chain head #%d checkpointed: they were rewritten", h.JournalSeq, h.Seq)})
+	case h.JournalSeq == sealed && !sameChain(st.SealedChain, want):
+		v.problem(Problem{Kind: ProblemJournalChain, Path: stateFile, Detail: fmt.Sprintf(
+			"the sealed position (seq %d) does not match the chain head #%d checkpointed", sealed, h.Seq)})
+	}
 }
 
 func (v *verifier) noteJournalID(rel string, seq uint64, id string) {
@@ -598,9 +903,10 @@ func (v *verifier) noteJournalID(rel string, seq uint64, id string) {
 const keylessGzipHeader = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"
 
 // readGzipFile returns the uncompressed content of a gzip file written by
-// keyless: exact header, a single member, nothing after it.
-func readGzipFile(p string) ([]byte, error) {
-	f, err := os.Open(p)
+// keyless (rel, of one of shapes, checked): exact header, a single member,
+// nothing after it.
+func readGzipFile(r *trailRoot, rel string, shapes pathShape) ([]byte, error) {
+	f, err := r.open(rel, shapes)
 	if err != nil {
 		return nil, err
 	}

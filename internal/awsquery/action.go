@@ -44,6 +44,9 @@ type Request struct {
 	UserAgent string
 	Time      time.Time
 	Region    string // from the signature's scope, else the server's region
+	// SecureTransport is set when the request came over TLS (or through a
+	// trusted proxy that says it did): aws:SecureTransport.
+	SecureTransport bool
 	// Note collects what the handler wants the audit trail to say beyond
 	// what the dispatcher derives itself.
 	Note Note
@@ -88,6 +91,30 @@ type Action struct {
 	// Handle returns the Result element's content (a struct encoded with
 	// encoding/xml) or nil for actions without output.
 	Handle func(ctx context.Context, r *Request) (any, error)
+	// Input is the operation's input shape, from the AWS API model: a
+	// parameter it does not define is refused before authorization.
+	Input *Shape
+	// Target returns what a call is authorized against. Nil means the
+	// action itself on "*" (actions without a resource type).
+	Target func(ctx context.Context, r *Request) (Target, error)
+}
+
+// Target is what a call is authorized against, as AWS's Service
+// Authorization Reference defines it for the action.
+type Target struct {
+	// Action is service:Name (iam:CreateRole).
+	Action string
+	// Resource is the ARN of the resource the action acts on, "*" for an
+	// action without a resource type.
+	Resource string
+	// ResourceType is CloudTrail's type of Resource (AWS::IAM::Role);
+	// empty for "*".
+	ResourceType string
+	// Keys are the request's action-specific condition keys
+	// (aws:RequestTag/K, aws:TagKeys, aws:ResourceTag/K,
+	// iam:PermissionsBoundary, iam:PolicyARN); the authorizer adds the
+	// global and principal keys.
+	Keys map[string][]string
 }
 
 // Namespace returns the XML namespace of a service.

@@ -24,13 +24,33 @@ type Params struct {
 }
 
 // ParseParams decodes a form body and a raw query string. A parameter given
-// twice (in the body, the query string, or both) is refused: AWS clients never
-// send duplicates, and accepting them invites parameter-pollution bugs
-// between the signature check and the handler.
+// twice (in the body, the query string, or both, whatever its encoding) is
+// refused: AWS clients never send duplicates, and accepting them invites
+// parameter-pollution bugs between the signature check and the handler.
+//
+// This is the one place a request's names and values are decoded, with
+// UnescapeComponent, and classified by their decoded name with ClassifyName
+// (sigv4 reads the authentication parameters with the same two functions):
+//
+//   - the SigV4 query authentication parameters (X-Amz-Algorithm,
+//     X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders,
+//     X-Amz-Security-Token, X-Amz-Signature) authenticate the request and
+//     are never API parameters, so they never reach a handler or the audit
+//     trail's requestParameters, however the client encoded their names;
+//   - a case variant of one of them (x-amz-security-token) is refused:
+//     AWS's names are case-sensitive, so it is not authentication, and
+//     passing it on as data would record a credential in clear;
+//   - any other X-Amz-* name (any case) is transport metadata some SDKs add
+//     to presigned URLs, and is dropped;
+//   - in a form body, where SigV4 never carries authentication, an X-Amz-*
+//     name that is (a case variant of) an authentication parameter is
+//     refused, and other X-Amz-* names are dropped.
 func ParseParams(body []byte, rawQuery string) (Params, error) {
 	v := url.Values{}
+	var others map[string]bool // names that are not API parameters, for the duplicate check
 	n := 0
-	for _, src := range []string{rawQuery, string(body)} {
+	for i, src := range []string{rawQuery, string(body)} {
+		inBody := i == 1
 		for src != "" {
 			var pair string
 			pair, src, _ = strings.Cut(src, "&")
@@ -42,24 +62,152 @@ func ParseParams(body []byte, rawQuery string) (Params, error) {
 				return Params{}, Errorf(CodeMalformedQueryString, "The request has more than %d parameters.", MaxParams)
 			}
 			rawName, rawVal, _ := strings.Cut(pair, "=")
-			name, err := url.QueryUnescape(rawName)
-			if err != nil {
+			name, ok := UnescapeComponent(rawName)
+			if !ok {
 				return Params{}, Errorf(CodeMalformedQueryString, "The parameter name %q is not correctly URL-encoded.", truncate(rawName, 64))
 			}
-			val, err := url.QueryUnescape(rawVal)
-			if err != nil {
+			val, ok := UnescapeComponent(rawVal)
+			if !ok {
 				return Params{}, Errorf(CodeMalformedQueryString, "The value of parameter %q is not correctly URL-encoded.", truncate(name, 64))
 			}
 			if name == "" {
 				return Params{}, NewError(CodeMalformedQueryString, "The request has a parameter with an empty name.")
 			}
-			if _, dup := v[name]; dup {
+			class := ClassifyName(name)
+			var dup bool
+			if class == NameAPI {
+				_, dup = v[name]
+			} else {
+				if others == nil {
+					others = map[string]bool{}
+				}
+				dup, others[name] = others[name], true
+			}
+			if dup {
+				if class == NameSigV4 {
+					return Params{}, Errorf(CodeIncompleteSignature, "AWS query-string parameter '%s' must appear only once. Re-examine the query-string parameters.", name)
+				}
 				return Params{}, Errorf(CodeInvalidParameterValue, "The parameter %s was given more than once.", truncate(name, 64))
 			}
-			v[name] = []string{val}
+			switch {
+			case class == NameAPI:
+				v[name] = []string{val}
+			case class == NameSigV4Variant || inBody && class == NameSigV4:
+				want := canonicalSigV4Name(name)
+				where := "AWS query-string parameter names are case-sensitive"
+				if inBody {
+					where = "SigV4 authentication parameters are read from the query string or the headers, never from the request body"
+				}
+				return Params{}, Errorf(CodeIncompleteSignature, "The parameter '%s' is not accepted: %s (%s). Re-examine the request parameters.", truncate(name, 64), where, want)
+			}
+			// NameSigV4 in the query string authenticates the request
+			// (sigv4 reads it); NameAmz is transport metadata. Neither is
+			// an API parameter.
 		}
 	}
 	return Params{v: v}, nil
+}
+
+// NameClass is what a decoded query parameter name is to the server.
+type NameClass uint8
+
+const (
+	// NameAPI is an API parameter: handed to the action, recorded in the
+	// audit trail.
+	NameAPI NameClass = iota
+	// NameSigV4 is a SigV4 query authentication parameter, spelled exactly
+	// as AWS spells it.
+	NameSigV4
+	// NameSigV4Variant is a case variant of a SigV4 authentication
+	// parameter (x-amz-security-token): refused.
+	NameSigV4Variant
+	// NameAmz is any other X-Amz-* name (any case): neither API parameter
+	// nor authentication.
+	NameAmz
+)
+
+// sigV4Names are the SigV4 query authentication parameters.
+var sigV4Names = [...]string{
+	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders",
+	"X-Amz-Date", "X-Amz-Expires", "X-Amz-Security-Token",
+}
+
+// ClassifyName sorts a decoded parameter name; see ParseParams for what
+// happens to each class. It does not allocate.
+func ClassifyName(name string) NameClass {
+	const prefix = "x-amz-"
+	if len(name) < len(prefix) || !strings.EqualFold(name[:len(prefix)], prefix) {
+		return NameAPI
+	}
+	for _, s := range sigV4Names {
+		if name == s {
+			return NameSigV4
+		}
+		if strings.EqualFold(name, s) {
+			return NameSigV4Variant
+		}
+	}
+	return NameAmz
+}
+
+// canonicalSigV4Name is AWS's spelling of a (case variant of a) SigV4
+// authentication parameter.
+func canonicalSigV4Name(name string) string {
+	for _, s := range sigV4Names {
+		if strings.EqualFold(name, s) {
+			return s
+		}
+	}
+	return name
+}
+
+// UnescapeComponent decodes one name or value of a query string or form
+// body: '+' is a space and %XX the byte XX (either case of hex digit). It is
+// the single decoder of request parameters (ParseParams and sigv4 both use
+// it). ok is false when a '%' is not followed by two hex digits; decoded then
+// keeps such a '%' as a literal, which is what SigV4 canonicalisation
+// re-encodes (ParseParams refuses the request instead). It allocates only
+// when s holds a '%' or a '+'.
+func UnescapeComponent(s string) (decoded string, ok bool) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, true
+	}
+	ok = true
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%':
+			if i+2 < len(s) {
+				h, ok1 := unhex(s[i+1])
+				l, ok2 := unhex(s[i+2])
+				if ok1 && ok2 {
+					b = append(b, h<<4|l)
+					i += 2
+					continue
+				}
+			}
+			ok = false
+			b = append(b, c)
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b), ok
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // ParamsFromValues wraps already-decoded values (tests, internal callers).

@@ -2,6 +2,7 @@ package awsquery
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -27,6 +28,28 @@ func TestParseParams(t *testing.T) {
 		{name: "bad escape in name", body: "%G1=x", wantCode: CodeMalformedQueryString},
 		{name: "empty name", body: "=x", wantCode: CodeMalformedQueryString},
 		{name: "too many", body: strings.Repeat("a=1&", 1) + manyParams(MaxParams+1), wantCode: CodeMalformedQueryString},
+
+		// SigV4 query authentication parameters are never API parameters,
+		// whatever the encoding of their names (issue 11 item 10).
+		{name: "auth params left out", query: "Action=A&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Security-Token=T&X-Amz-Signature=s", want: map[string]string{"Action": "A"}},
+		{name: "encoded token name left out", query: "Action=A&X%2DAmz%2DSecurity%2DToken=T", want: map[string]string{"Action": "A"}},
+		{name: "lowercase hex token name left out", query: "X%2dAmz%2dSecurity%2dToken=T&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "mixed encoding left out", query: "X-Amz%2DCredential=c&%58-Amz-Signature=s&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "every byte escaped left out", query: "%58%2D%41%6D%7A%2D%53%65%63%75%72%69%74%79%2D%54%6F%6B%65%6E=T&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "other X-Amz names dropped", query: "X-Amz-User-Agent=aws-sdk&x-amz-foo=1&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "token name with a trailing plus is not the token, and no API parameter", query: "X-Amz-Security-Token+=T&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "plus inside an X-Amz name is a space", query: "X-Amz-Security+Token=T&Action=A", want: map[string]string{"Action": "A"}},
+		{name: "plus and %20 are one name", query: "a+b=1&a%20b=2", wantCode: CodeInvalidParameterValue},
+		{name: "token raw and encoded", query: "X-Amz-Security-Token=a&X%2DAmz%2DSecurity%2DToken=b", wantCode: CodeIncompleteSignature},
+		{name: "signature raw and encoded", query: "X%2DAmz%2DSignature=a&X-Amz-Signature=a", wantCode: CodeIncompleteSignature},
+		{name: "lowercase token name", query: "x-amz-security-token=T&Action=A", wantCode: CodeIncompleteSignature},
+		{name: "encoded lowercase token name", query: "x%2damz%2dsecurity%2dtoken=T", wantCode: CodeIncompleteSignature},
+		{name: "upper-case signature name", query: "X-AMZ-SIGNATURE=s", wantCode: CodeIncompleteSignature},
+		{name: "token in the body", body: "Action=A&X-Amz-Security-Token=T", wantCode: CodeIncompleteSignature},
+		{name: "encoded token in the body", body: "Action=A&X%2DAmz%2DSecurity%2DToken=T", wantCode: CodeIncompleteSignature},
+		{name: "other X-Amz name in the body dropped", body: "Action=A&X-Amz-User-Agent=x", want: map[string]string{"Action": "A"}},
+		{name: "auth param in query and body", query: "X-Amz-Date=1", body: "X-Amz-Date=1", wantCode: CodeIncompleteSignature},
+		{name: "other X-Amz name twice", query: "X-Amz-Foo=1&X%2DAmz%2DFoo=2", wantCode: CodeInvalidParameterValue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,6 +268,7 @@ func FuzzParseParams(f *testing.F) {
 	f.Add([]byte("ClientIDList.member.1=a&ClientIDList.member.2=b"), "")
 	f.Add([]byte("%zz=&&=="), "a=%")
 	f.Add([]byte("L.member.1.arn=x&L.member.2.arn=y&L.member.2.bad=z"), "")
+	f.Add([]byte("Action=A"), "X%2DAmz%2DSecurity%2DToken=T&x-amz-date=1")
 	f.Fuzz(func(t *testing.T, body []byte, query string) {
 		p, err := ParseParams(body, query)
 		if err != nil {
@@ -253,6 +277,13 @@ func FuzzParseParams(f *testing.F) {
 				t.Fatalf("non-client error %v", err)
 			}
 			return
+		}
+		// No X-Amz-* name, however it was encoded, is ever an API
+		// parameter.
+		for _, name := range p.Names() {
+			if len(name) >= 6 && strings.EqualFold(name[:6], "x-amz-") {
+				t.Fatalf("X-Amz name %q became an API parameter", name)
+			}
 		}
 		for _, name := range []string{"ClientIDList", "Tags", "L"} {
 			if _, _, err := p.List(name); err != nil && !isClientErr(err) {
@@ -271,4 +302,48 @@ func FuzzParseParams(f *testing.F) {
 func isClientErr(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.HTTPStatus() < 500
+}
+
+func TestClassifyName(t *testing.T) {
+	for name, want := range map[string]NameClass{
+		"Action":                NameAPI,
+		"RoleName":              NameAPI,
+		"X-Amz":                 NameAPI,
+		"X-Amz-Security-Token":  NameSigV4,
+		"X-Amz-Algorithm":       NameSigV4,
+		"X-Amz-Credential":      NameSigV4,
+		"X-Amz-Date":            NameSigV4,
+		"X-Amz-Expires":         NameSigV4,
+		"X-Amz-SignedHeaders":   NameSigV4,
+		"X-Amz-Signature":       NameSigV4,
+		"x-amz-security-token":  NameSigV4Variant,
+		"X-AMZ-SIGNATURE":       NameSigV4Variant,
+		"X-Amz-Signedheaders":   NameSigV4Variant,
+		"X-Amz-User-Agent":      NameAmz,
+		"x-amz-":                NameAmz,
+		"X-Amz-Security-Token ": NameAmz,
+	} {
+		if got := ClassifyName(name); got != want {
+			t.Errorf("ClassifyName(%q) = %d, want %d", name, got, want)
+		}
+	}
+}
+
+// FuzzUnescapeComponent: the shared decoder agrees with net/url's form
+// decoding wherever that succeeds, and reports failure exactly where it
+// fails.
+func FuzzUnescapeComponent(f *testing.F) {
+	for _, s := range []string{"", "a+b", "%2D", "%2d", "%", "%4", "%zz", "100%", "X%2DAmz%2DSecurity%2DToken", "%E2%9C%93"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := UnescapeComponent(s)
+		want, err := url.QueryUnescape(s)
+		if ok != (err == nil) {
+			t.Fatalf("UnescapeComponent(%q) ok=%v, url.QueryUnescape err=%v", s, ok, err)
+		}
+		if ok && got != want {
+			t.Fatalf("UnescapeComponent(%q) = %q, url.QueryUnescape = %q", s, got, want)
+		}
+	})
 }

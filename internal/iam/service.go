@@ -91,57 +91,73 @@ func New(o Options) *Service {
 	}
 }
 
-// Actions lists the IAM operations this service implements.
+// Actions lists the IAM operations this service implements, each with its
+// input shape from the AWS model and its row of the authorization table
+// (authz.go): the resource type it acts on and its request condition keys,
+// as the Service Authorization Reference lists them.
 func (s *Service) Actions() []awsquery.Action {
-	a := func(name string, ro bool, h func(context.Context, *awsquery.Request) (any, error)) awsquery.Action {
-		return awsquery.Action{Name: name, Service: "iam", ReadOnly: ro, Handle: h}
+	shapes := inputShapes()
+	a := func(name string, ro bool, h func(context.Context, *awsquery.Request) (any, error), res resKind, keys keySet) awsquery.Action {
+		spec := authSpec{res: res, keys: keys}
+		return awsquery.Action{
+			Name: name, Service: "iam", ReadOnly: ro, Handle: h, Input: shapes[name],
+			Target: func(ctx context.Context, r *awsquery.Request) (awsquery.Target, error) { return s.target(ctx, r, spec) },
+		}
 	}
+	const (
+		tags   = keyRequestTags
+		untag  = keyTagKeys
+		bnd    = keyBoundaryRole
+		bndReq = keyBoundaryRequest
+		polARN = keyPolicyARN
+		noKeys = keySet(0)
+	)
 	return []awsquery.Action{
-		a("CreateOpenIDConnectProvider", false, s.createProvider),
-		a("GetOpenIDConnectProvider", true, s.getProvider),
-		a("ListOpenIDConnectProviders", true, s.listProviders),
-		a("DeleteOpenIDConnectProvider", false, s.deleteProvider),
-		a("AddClientIDToOpenIDConnectProvider", false, s.addClientID),
-		a("RemoveClientIDFromOpenIDConnectProvider", false, s.removeClientID),
-		a("UpdateOpenIDConnectProviderThumbprint", false, s.updateThumbprint),
-		a("TagOpenIDConnectProvider", false, s.tagProvider),
-		a("UntagOpenIDConnectProvider", false, s.untagProvider),
-		a("ListOpenIDConnectProviderTags", true, s.listProviderTags),
+		a("CreateOpenIDConnectProvider", false, s.createProvider, resNewProvider, tags),
+		a("GetOpenIDConnectProvider", true, s.getProvider, resProvider, noKeys),
+		a("ListOpenIDConnectProviders", true, s.listProviders, resNone, noKeys),
+		a("DeleteOpenIDConnectProvider", false, s.deleteProvider, resProvider, noKeys),
+		a("AddClientIDToOpenIDConnectProvider", false, s.addClientID, resProvider, noKeys),
+		a("RemoveClientIDFromOpenIDConnectProvider", false, s.removeClientID, resProvider, noKeys),
+		a("UpdateOpenIDConnectProviderThumbprint", false, s.updateThumbprint, resProvider, noKeys),
+		a("TagOpenIDConnectProvider", false, s.tagProvider, resProvider, tags),
+		a("UntagOpenIDConnectProvider", false, s.untagProvider, resProvider, untag),
+		a("ListOpenIDConnectProviderTags", true, s.listProviderTags, resProvider, noKeys),
 
-		a("CreateRole", false, s.createRole),
-		a("GetRole", true, s.getRole),
-		a("ListRoles", true, s.listRoles),
-		a("UpdateRole", false, s.updateRole),
-		a("UpdateRoleDescription", false, s.updateRoleDescription),
-		a("UpdateAssumeRolePolicy", false, s.updateAssumeRolePolicy),
-		a("DeleteRole", false, s.deleteRole),
-		a("TagRole", false, s.tagRole),
-		a("UntagRole", false, s.untagRole),
-		a("ListRoleTags", true, s.listRoleTags),
-		a("PutRolePermissionsBoundary", false, s.putRoleBoundary),
-		a("DeleteRolePermissionsBoundary", false, s.deleteRoleBoundary),
-		a("ListInstanceProfilesForRole", true, s.listInstanceProfilesForRole),
+		a("CreateRole", false, s.createRole, resNewRole, tags|bndReq),
+		a("GetRole", true, s.getRole, resRole, noKeys),
+		a("ListRoles", true, s.listRoles, resNone, noKeys),
+		a("UpdateRole", false, s.updateRole, resRole, noKeys),
+		a("UpdateRoleDescription", false, s.updateRoleDescription, resRole, noKeys),
+		a("UpdateAssumeRolePolicy", false, s.updateAssumeRolePolicy, resRole, noKeys),
+		a("DeleteRole", false, s.deleteRole, resRole, noKeys),
+		a("TagRole", false, s.tagRole, resRole, tags),
+		a("UntagRole", false, s.untagRole, resRole, untag),
+		a("ListRoleTags", true, s.listRoleTags, resRole, noKeys),
+		a("PutRolePermissionsBoundary", false, s.putRoleBoundary, resRole, bndReq),
+		a("DeleteRolePermissionsBoundary", false, s.deleteRoleBoundary, resRole, bnd),
+		a("ListInstanceProfilesForRole", true, s.listInstanceProfilesForRole, resRole, noKeys),
 
-		a("PutRolePolicy", false, s.putRolePolicy),
-		a("GetRolePolicy", true, s.getRolePolicy),
-		a("ListRolePolicies", true, s.listRolePolicies),
-		a("DeleteRolePolicy", false, s.deleteRolePolicy),
+		a("PutRolePolicy", false, s.putRolePolicy, resRole, bnd),
+		a("GetRolePolicy", true, s.getRolePolicy, resRole, noKeys),
+		a("ListRolePolicies", true, s.listRolePolicies, resRole, noKeys),
+		a("DeleteRolePolicy", false, s.deleteRolePolicy, resRole, bnd),
 
-		a("CreatePolicy", false, s.createPolicy),
-		a("GetPolicy", true, s.getPolicy),
-		a("ListPolicies", true, s.listPolicies),
-		a("DeletePolicy", false, s.deletePolicy),
-		a("GetPolicyVersion", true, s.getPolicyVersion),
-		a("CreatePolicyVersion", false, s.createPolicyVersion),
-		a("ListPolicyVersions", true, s.listPolicyVersions),
-		a("DeletePolicyVersion", false, s.deletePolicyVersion),
-		a("SetDefaultPolicyVersion", false, s.setDefaultPolicyVersion),
-		a("AttachRolePolicy", false, s.attachRolePolicy),
-		a("DetachRolePolicy", false, s.detachRolePolicy),
-		a("ListAttachedRolePolicies", true, s.listAttachedRolePolicies),
+		a("CreatePolicy", false, s.createPolicy, resNewPolicy, tags),
+		a("GetPolicy", true, s.getPolicy, resPolicy, noKeys),
+		a("ListPolicies", true, s.listPolicies, resNone, noKeys),
+		a("DeletePolicy", false, s.deletePolicy, resPolicy, noKeys),
+		a("GetPolicyVersion", true, s.getPolicyVersion, resPolicy, noKeys),
+		a("CreatePolicyVersion", false, s.createPolicyVersion, resPolicy, noKeys),
+		a("ListPolicyVersions", true, s.listPolicyVersions, resPolicy, noKeys),
+		a("DeletePolicyVersion", false, s.deletePolicyVersion, resPolicy, noKeys),
+		a("SetDefaultPolicyVersion", false, s.setDefaultPolicyVersion, resPolicy, noKeys),
+		a("AttachRolePolicy", false, s.attachRolePolicy, resRole, bnd|polARN),
+		a("DetachRolePolicy", false, s.detachRolePolicy, resRole, bnd|polARN),
+		a("ListAttachedRolePolicies", true, s.listAttachedRolePolicies, resRole, noKeys),
 
-		a("SimulateCustomPolicy", true, s.simulateCustomPolicy),
-		a("SimulatePrincipalPolicy", true, s.simulatePrincipalPolicy),
+		a("SimulateCustomPolicy", true, s.simulateCustomPolicy, resNone, noKeys),
+		a("SimulatePrincipalPolicy", true, s.simulatePrincipalPolicy, resSimSource, noKeys),
 	}
 }
 

@@ -6,12 +6,16 @@
 //
 // Every ciphertext is AES-256-GCM with a random nonce and caller-supplied
 // associated data that binds it to its purpose and record, so a sealed blob
-// copied into another row or used for another purpose fails to open.
+// copied into another row or used for another purpose fails to open. Keys
+// for other uses (MACs that authenticate rows or files a data-dir writer
+// could otherwise rewrite) are derived from the master key per purpose
+// ([Master.DeriveKey]); the master key itself is used only by the AEAD.
 package keyring
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -37,6 +41,7 @@ const masterVersion = 1
 // Master is the key that encrypts other keys at rest.
 type Master struct {
 	aead cipher.AEAD
+	raw  []byte // for DeriveKey only
 	id   string
 }
 
@@ -64,7 +69,21 @@ func ParseMaster(text string) (*Master, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(append([]byte("keyless-master-id:"), raw...))
-	return &Master{aead: aead, id: hex.EncodeToString(sum[:8])}, nil
+	return &Master{aead: aead, raw: raw, id: hex.EncodeToString(sum[:8])}, nil
+}
+
+// DeriveKey returns a KeySize-byte key for one purpose, derived from the
+// master key with HKDF-SHA256 (RFC 5869; no salt, info "keyless/" +
+// purpose). Distinct purposes give independent keys, none of which reveals
+// the master key or another purpose's key, so a MAC key handed to a
+// library cannot open what the master key sealed. purpose names the use,
+// for example "audit-trail-mac".
+func (m *Master) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, m.raw, nil, "keyless/"+purpose, KeySize)
+	if err != nil {
+		panic("keyring: " + err.Error()) // unreachable: only lengths above 255*32 bytes fail
+	}
+	return k
 }
 
 // ID identifies the master key without revealing it (so a wrong key is

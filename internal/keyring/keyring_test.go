@@ -2,7 +2,9 @@ package keyring
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"testing"
@@ -132,4 +134,42 @@ func TestLoadMaster(t *testing.T) {
 	if _, err := LoadMaster("bad", path, true, rand.Reader); err == nil {
 		t.Fatal("bad env key accepted")
 	}
+}
+
+// TestDeriveKey: derived keys are deterministic per (master, purpose),
+// independent across purposes and masters, and match RFC 5869 HKDF-SHA256
+// with info "keyless/<purpose>" (an independent computation below).
+func TestDeriveKey(t *testing.T) {
+	m, err := ParseMaster("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, b := m.DeriveKey("audit-trail-mac"), m.DeriveKey("audit-trail-mac"), m.DeriveKey("other")
+	if len(a1) != KeySize || !bytes.Equal(a1, a2) || bytes.Equal(a1, b) {
+		t.Fatalf("derived keys: %x %x %x", a1, a2, b)
+	}
+	raw := make([]byte, KeySize)
+	for i := range raw {
+		raw[i] = byte(i)
+	}
+	if bytes.Equal(a1, raw) {
+		t.Fatal("derived key equals the master key")
+	}
+	// HKDF by hand: PRK = HMAC(zeros, IKM); OKM = HMAC(PRK, info || 0x01).
+	prk := hmacSHA256(make([]byte, 32), raw)
+	want := hmacSHA256(prk, append([]byte("keyless/audit-trail-mac"), 1))
+	if !bytes.Equal(a1, want) {
+		t.Errorf("DeriveKey = %x, want HKDF-SHA256 %x", a1, want)
+	}
+	other, _ := GenerateMasterKey(rand.Reader)
+	m2, _ := ParseMaster(other)
+	if bytes.Equal(m2.DeriveKey("audit-trail-mac"), a1) {
+		t.Error("two master keys derive the same key")
+	}
+}
+
+func hmacSHA256(key, msg []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(msg)
+	return h.Sum(nil)
 }

@@ -35,6 +35,17 @@ func (f failingRecorder) StartCall(ctx context.Context, call *Call) (audit.Pendi
 	return failingPending{p}, nil
 }
 
+func (f failingRecorder) StartEvent(ctx context.Context, c audit.Call, durable bool) (audit.Pending, error) {
+	if !f.atWait {
+		return nil, errTrailDown
+	}
+	p, err := f.inner.StartEvent(ctx, c, durable)
+	if err != nil {
+		return nil, err
+	}
+	return failingPending{p}, nil
+}
+
 type failingPending struct{ p audit.Pending }
 
 func (f failingPending) Wait(ctx context.Context) error {

@@ -26,12 +26,21 @@ import (
 // The audit trail lives in DATA/audit; its digest signing key is an RSA key
 // sealed in the store, and the newest digest's signature (the chain's
 // anchor, which CloudTrail keeps in S3 metadata) is kept in the store too,
-// outside the log folder.
+// outside the log folder. The head and the trail's seal state are
+// authenticated with a MAC key derived from the master key, so neither a
+// rewritten head row nor a rewritten trail file goes unnoticed by someone
+// who lacks the master key (see package audit, auth.go).
 
 const (
 	auditKeyPurpose = "audit-digest"
 	auditHeadKey    = "audit-head"
+	// auditMACPurpose derives the trail's MAC key from the master key.
+	auditMACPurpose = "audit-trail-mac"
 )
+
+// AuditMACKey is the trail's MAC key (audit.Options.MACKey), derived from
+// the master key.
+func AuditMACKey(master *keyring.Master) []byte { return master.DeriveKey(auditMACPurpose) }
 
 // AuditDir is the trail directory of a data dir.
 func AuditDir(dataDir string) string { return filepath.Join(dataDir, "audit") }
@@ -113,7 +122,8 @@ type storeHead struct{ st store.Store }
 
 func (h storeHead) Load(ctx context.Context) (audit.Head, error) {
 	v, err := h.st.Meta().Get(ctx, auditHeadKey)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && v == "" {
+		// "" is what ResetAuditHead leaves (the store has no delete).
 		return audit.Head{}, audit.ErrNoHead
 	}
 	if err != nil {
@@ -151,9 +161,17 @@ type auditRecorder struct {
 	b       *audit.Builder
 	rec     audit.Recorder
 	account string
+	// shed reports whether the trail's disk use is above its shed
+	// threshold; the events of calls refused before authentication are then
+	// only counted, through unrecorded (flood.go).
+	shed       func() bool
+	unrecorded func(r *awsquery.Request, action string)
 }
 
 func (a *auditRecorder) StartCall(ctx context.Context, call *Call) (audit.Pending, error) {
+	if a.shedUntrusted(call) {
+		return donePending{}, nil
+	}
 	r := call.Request
 	c := audit.Call{
 		Time: r.Time, Source: call.Action.Service + ".amazonaws.com", Name: call.Action.Name, Region: r.Region,
@@ -174,8 +192,11 @@ func (a *auditRecorder) StartCall(ctx context.Context, call *Call) (audit.Pendin
 		ev, err = a.b.WebIdentityExchange(c, *x)
 	} else {
 		c.Identity = a.identity(r.Caller)
+		c.Untrusted = untrustedCall(call)
 		c.RequestParameters = r.Note.RequestParameters
-		if c.RequestParameters == nil {
+		if c.RequestParameters == nil && c.Untrusted {
+			c.RequestParameters = untrustedParameters(r.Params)
+		} else if c.RequestParameters == nil {
 			c.RequestParameters = requestParameters(r.Params)
 		}
 		if m, ok := r.Note.ResponseElements.(map[string]any); ok {
@@ -187,6 +208,17 @@ func (a *auditRecorder) StartCall(ctx context.Context, call *Call) (audit.Pendin
 		return nil, err
 	}
 	if call.Durable {
+		return audit.Start(ctx, a.rec, ev, audit.Durable())
+	}
+	return audit.Start(ctx, a.rec, ev)
+}
+
+func (a *auditRecorder) StartEvent(ctx context.Context, c audit.Call, durable bool) (audit.Pending, error) {
+	ev, err := a.b.APICall(c)
+	if err != nil {
+		return nil, err
+	}
+	if durable {
 		return audit.Start(ctx, a.rec, ev, audit.Durable())
 	}
 	return audit.Start(ctx, a.rec, ev)
@@ -320,9 +352,10 @@ func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
 	interval := cfg.Audit.SealInterval.D()
 	trail, err := audit.Open(ctx, audit.Options{
 		Dir: AuditDir(cfg.Data), AccountID: s.account, Region: cfg.Region,
-		SigningKey: key, Head: storeHead{s.store},
+		SigningKey: key, Head: storeHead{s.store}, MACKey: AuditMACKey(s.master),
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "audit"), Registerer: s.metrics.reg,
 		SealInterval: interval, GroupCommitWindow: groupCommitWindow(cfg.Audit.GroupCommitWindow.D()),
+		Disk: diskLimits(cfg.Audit),
 	})
 	if err != nil {
 		return fmt.Errorf("audit trail: %w", err)
@@ -343,13 +376,35 @@ func (s *Server) openAudit(ctx context.Context, cfg Config, o Options) error {
 		b:       &audit.Builder{AccountID: s.account, Region: cfg.Region, Now: o.Now, Rand: o.Rand, RedactClaims: cfg.Audit.RedactClaims},
 		rec:     rec,
 		account: s.account,
+		shed:    trail.Shedding,
 	}
 	return nil
 }
 
 // OpenAuditVerifier reads from a data dir's store what verifying its trail
-// needs: every digest public key and the newest digest head.
+// needs, authenticating the head with the data dir's own master.key when
+// there is one (AuditVerifyOptions with the master key from elsewhere).
 func OpenAuditVerifier(ctx context.Context, dataDir string) (audit.VerifyOptions, error) {
+	var master *keyring.Master
+	if _, err := os.Stat(MasterKeyPath(dataDir)); err == nil {
+		m, err := keyring.LoadMaster("", MasterKeyPath(dataDir), false, nil)
+		if err != nil {
+			return audit.VerifyOptions{}, err
+		}
+		master = m
+	}
+	return AuditVerifyOptions(ctx, dataDir, master)
+}
+
+// ErrWrongMasterKey reports a master key other than the one a data dir was
+// created with.
+var ErrWrongMasterKey = errors.New("the master key is not the one this data dir was created with")
+
+// AuditVerifyOptions reads from a data dir's store what verifying its trail
+// needs: every digest public key, the head (loaded again by Verify around
+// its read of the seal state) and, with master (nil: none), the MAC key
+// that authenticates the head and the seal state.
+func AuditVerifyOptions(ctx context.Context, dataDir string, master *keyring.Master) (audit.VerifyOptions, error) {
 	opts := audit.VerifyOptions{}
 	st, err := sqlite.Open(ctx, DBPath(dataDir))
 	if err != nil {
@@ -362,5 +417,45 @@ func OpenAuditVerifier(ctx context.Context, dataDir string) (audit.VerifyOptions
 	if opts.Head, err = AuditHead(ctx, st); err != nil {
 		return opts, err
 	}
+	if master != nil {
+		id, err := st.Meta().Get(ctx, "master-key-id")
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return opts, fmt.Errorf("store: %w", err)
+		}
+		if err == nil && id != master.ID() {
+			return opts, fmt.Errorf("%w (key id %s, data dir %s)", ErrWrongMasterKey, master.ID(), id)
+		}
+		opts.MACKey = AuditMACKey(master)
+	}
+	opts.LoadHead = func(ctx context.Context) (*audit.Head, error) {
+		st, err := sqlite.Open(ctx, DBPath(dataDir))
+		if err != nil {
+			return nil, fmt.Errorf("open the store of %s: %w", dataDir, err)
+		}
+		defer st.Close()
+		return AuditHead(ctx, st)
+	}
 	return opts, nil
+}
+
+// ResetAuditHead forgets a data dir's audit head, so that `keyless serve`
+// starts a new trail in an empty DATA/audit. It refuses while DATA/audit
+// still holds a trail: move it aside first (and keep it).
+func ResetAuditHead(ctx context.Context, dataDir string) (*audit.Head, error) {
+	if _, err := os.Lstat(filepath.Join(AuditDir(dataDir), "journal", "seal-state.json")); err == nil {
+		return nil, fmt.Errorf("%s still holds a trail: move it aside (keep it as evidence) before resetting the head", AuditDir(dataDir))
+	}
+	st, err := sqlite.Open(ctx, DBPath(dataDir))
+	if err != nil {
+		return nil, fmt.Errorf("open the store of %s: %w", dataDir, err)
+	}
+	defer st.Close()
+	old, err := AuditHead(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Meta().Put(ctx, auditHeadKey, ""); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return old, nil
 }

@@ -36,6 +36,13 @@ func benchServer(b testing.TB) (*Server, *httptest.Server) {
 	cfg.Data = b.TempDir()
 	cfg.AccountID = benchAcct
 	cfg.AllowLoopbackHTTPIssuers = true
+	return serverWith(b, cfg)
+}
+
+// serverWith runs a server with cfg behind httptest, with the bench
+// administrator.
+func serverWith(b testing.TB, cfg Config) (*Server, *httptest.Server) {
+	b.Helper()
 	env := map[string]string{"KEYLESS_ADMIN_ACCESS_KEY_ID": benchKeyID, "KEYLESS_ADMIN_SECRET_ACCESS_KEY": benchSecret}
 	s, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler), Getenv: func(k string) string { return env[k] }})
 	if err != nil {

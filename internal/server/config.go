@@ -38,6 +38,18 @@ type Config struct {
 	// Default DATA/master.key, created on first start.
 	MasterKeyFile string `json:"master_key_file"`
 
+	// Metrics decides who may read the Prometheus metrics. By default (for
+	// compatibility) GET /metrics is served on the main listener without
+	// authentication; metrics.listen moves it to a separate address (and
+	// off the main listener), metrics.bearer_token_file requires
+	// "Authorization: Bearer <token>" wherever it is served. Metric label
+	// values never carry secrets or caller data (action names, AWS error
+	// codes, registered OIDC provider URLs; no access key ids, subjects,
+	// claims or tokens: keep it so when adding metrics), but
+	// counts by action and error code still describe traffic, so on a
+	// reachable listener set one of the two. See MetricsConfig.
+	Metrics MetricsConfig `json:"metrics"`
+
 	Log    LogConfig   `json:"log"`
 	Limits iam.Limits  `json:"limits"`
 	Audit  AuditConfig `json:"audit"`
@@ -46,6 +58,11 @@ type Config struct {
 	STS    STSConfig   `json:"sts"`
 	OIDC   OIDCConfig  `json:"oidc"`
 	IAM    IAMConfig   `json:"iam"`
+
+	// RefusalLimit throttles sources whose requests keep being refused
+	// before authentication (junk tokens, bad signatures); see
+	// RefusalLimitConfig.
+	RefusalLimit RefusalLimitConfig `json:"refusal_limit"`
 }
 
 // IssuerConfig configures one built-in issuer (see issuer.Config for the
@@ -104,6 +121,23 @@ type AuditConfig struct {
 	Stdout bool `json:"stdout"`
 	// RedactClaims lists token claims whose values the trail replaces.
 	RedactClaims []string `json:"redact_claims"`
+	// MaxDiskBytes is the ceiling of the trail's size on disk (DATA/audit;
+	// 0 = none). At the ceiling the trail refuses every event, so the
+	// server refuses what it cannot record (no credentials, no change).
+	MaxDiskBytes int64 `json:"max_disk_bytes"`
+	// MinFreeBytes is the free space the trail leaves on its filesystem
+	// (default 128 MiB; 0 = none): the same refusal when it would go
+	// below.
+	MinFreeBytes int64 `json:"min_free_bytes"`
+	// DiskAlarmRatio is the fill (the larger of size/max_disk_bytes and
+	// the filesystem's used share of the space above min_free_bytes) at
+	// which keyless_audit_disk_alarm turns 1 and a warning is logged
+	// (default 0.8).
+	DiskAlarmRatio float64 `json:"disk_alarm_ratio"`
+	// DiskShedRatio is the fill from which requests refused before
+	// authentication are no longer recorded one by one, only counted in
+	// the periodic refusal reports (default 0.9).
+	DiskShedRatio float64 `json:"disk_shed_ratio"`
 }
 
 // HTTPConfig bounds requests.
@@ -159,7 +193,9 @@ func Defaults() Config {
 		Data:   "./keyless-data",
 		Region: "us-east-1",
 		Log:    LogConfig{Format: "json", Level: "info"},
-		Audit:  AuditConfig{SealInterval: Duration(5 * time.Minute), GroupCommitWindow: Duration(2 * time.Millisecond)},
+		Audit: AuditConfig{SealInterval: Duration(5 * time.Minute), GroupCommitWindow: Duration(2 * time.Millisecond),
+			MinFreeBytes: 128 << 20, DiskAlarmRatio: 0.8, DiskShedRatio: 0.9},
+		RefusalLimit: defaultRefusalLimit(),
 		HTTP: HTTPConfig{
 			MaxBodyBytes:      1 << 20,
 			ReadHeaderTimeout: Duration(10 * time.Second),
@@ -201,6 +237,8 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("KEYLESS_LOG_FORMAT", &c.Log.Format)
 	set("KEYLESS_LOG_LEVEL", &c.Log.Level)
 	set("KEYLESS_DEBUG_LISTEN", &c.DebugListen)
+	set("KEYLESS_METRICS_LISTEN", &c.Metrics.Listen)
+	set("KEYLESS_METRICS_BEARER_TOKEN_FILE", &c.Metrics.BearerTokenFile)
 	if v := getenv("KEYLESS_ALLOW_LOOPBACK_HTTP_ISSUERS"); v != "" {
 		c.AllowLoopbackHTTPIssuers = v == "true" || v == "1"
 	}
@@ -234,6 +272,7 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: a directory is required"))
 	}
+	errs = append(errs, c.Metrics.validate(c.Listen)...)
 	if c.AccountID != "" && !iam.ValidAccountID(c.AccountID) {
 		errs = append(errs, fmt.Errorf("account_id %q: want 12 digits", c.AccountID))
 	}
@@ -272,6 +311,12 @@ func (c *Config) Validate() error {
 	}
 	if w := c.Audit.GroupCommitWindow.D(); w < 0 || w > 50*time.Millisecond {
 		errs = append(errs, fmt.Errorf("audit.group_commit_window %s: want between 0 and 50ms", w))
+	}
+	if err := c.Audit.validateDisk(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.RefusalLimit.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
 		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -64,32 +65,48 @@ type mintRecord struct {
 	caller *awsquery.Caller
 }
 
-// statusRecorder captures the status and body of a response.
-type statusRecorder struct {
-	http.ResponseWriter
+// heldResponse holds a response back from the client: the token endpoint's
+// answer is written only once its audit record is durable.
+type heldResponse struct {
+	header http.Header
 	status int
 	body   bytes.Buffer
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
+func (w *heldResponse) Header() http.Header { return w.header }
+
+func (w *heldResponse) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
+func (w *heldResponse) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.body.Len() < 64<<10 {
-		w.body.Write(b)
+	return w.body.Write(b)
+}
+
+// release writes the held response to the client.
+func (w *heldResponse) release(to http.ResponseWriter) {
+	h := to.Header()
+	for k, v := range w.header {
+		h[k] = v
 	}
-	return w.ResponseWriter.Write(b)
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	to.WriteHeader(w.status)
+	_, _ = to.Write(w.body.Bytes())
 }
 
 // auditMints wraps the token endpoint so every mint, granted or refused,
 // is in the trail: eventSource issuer.keyless, eventName MintIdToken, the
 // request's audience/subject/profile/claim names, and the token's SHA-256 —
-// never the token.
+// never the token. A minted token leaves the server only after its event is
+// durable; when it cannot be recorded the client gets ServiceUnavailable
+// and no token.
 func (s *Server) auditMints(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/keyless/v1/") {
@@ -104,10 +121,11 @@ func (s *Server) auditMints(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec := &mintRecord{}
 		r = r.WithContext(context.WithValue(r.Context(), mintCallerKey{}, rec))
-		sw := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
+		held := &heldResponse{header: http.Header{}}
+		next.ServeHTTP(held, r)
 		if rec.caller == nil || s.api.recorder == nil {
-			return // unauthenticated: not an audited call
+			held.release(w) // unauthenticated: not an audited call, and no token
+			return
 		}
 		var req struct {
 			Audience string         `json:"audience"`
@@ -131,16 +149,18 @@ func (s *Server) auditMints(next http.Handler) http.Handler {
 			for k := range req.Claims {
 				names = append(names, k)
 			}
+			sort.Strings(names)
 			params["claimNames"] = names
 		}
 		c := audit.Call{
 			Time: start.UTC(), Source: "issuer.keyless", Name: "MintIdToken", Region: s.cfg.Region,
-			SourceIP: s.api.sourceIP(r), UserAgent: r.UserAgent(), RequestID: w.Header().Get(awsquery.HeaderRequestID),
+			SourceIP: s.api.sourceIP(r), UserAgent: r.UserAgent(), RequestID: held.header.Get(awsquery.HeaderRequestID),
 			Identity: (&auditRecorder{}).identity(rec.caller), RequestParameters: params,
 		}
-		if sw.status == http.StatusOK {
+		minted := held.status == http.StatusOK
+		if minted {
 			var resp issuer.MintResponse
-			if json.Unmarshal(sw.body.Bytes(), &resp) == nil {
+			if json.Unmarshal(held.body.Bytes(), &resp) == nil {
 				c.ResponseElements = map[string]any{
 					"issuer": resp.Issuer, "subject": resp.Subject, "audience": resp.Audience, "kid": resp.KeyID, "jti": resp.JTI,
 					"expiration": resp.ExpiresAt.UTC().Format(time.RFC3339), "tokenSHA256": audit.SHA256Hex(resp.Token),
@@ -148,19 +168,40 @@ func (s *Server) auditMints(next http.Handler) http.Handler {
 			}
 		} else {
 			var e issuer.ErrorResponse
-			_ = json.Unmarshal(sw.body.Bytes(), &e)
+			_ = json.Unmarshal(held.body.Bytes(), &e)
 			c.ErrorCode, c.ErrorMessage = e.Type, e.Message
 			if c.ErrorCode == "" {
-				c.ErrorCode = http.StatusText(sw.status)
+				c.ErrorCode = http.StatusText(held.status)
 			}
 		}
-		ar := s.api.recorder.(*auditRecorder)
-		ev, err := ar.b.APICall(c)
+		pending, err := s.api.recorder.StartEvent(r.Context(), c, minted)
 		if err == nil {
-			err = ar.rec.Record(r.Context(), ev)
+			err = pending.Wait(r.Context())
 		}
 		if err != nil {
-			s.log.Error("audit record of a mint failed", "err", err)
+			s.log.Error("audit record of a mint failed", "err", err, "minted", minted)
+			if minted {
+				held.body.Reset()
+				writeMintUnavailable(w, held.header.Get(awsquery.HeaderRequestID))
+				return
+			}
 		}
+		held.release(w)
 	})
+}
+
+// writeMintUnavailable answers a mint whose record could not be written,
+// in the token endpoint's error shape, without the token.
+func writeMintUnavailable(w http.ResponseWriter, requestID string) {
+	body, _ := json.Marshal(issuer.ErrorResponse{Type: awsquery.CodeServiceUnavailable,
+		Message: "The token was not issued because it could not be recorded in the audit trail. Retry the request."})
+	h := w.Header()
+	if requestID != "" {
+		h.Set(awsquery.HeaderRequestID, requestID)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Amzn-ErrorType", awsquery.CodeServiceUnavailable)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
 }

@@ -13,6 +13,11 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// throttled and unrecorded count requests refused before
+	// authentication that were answered Throttling, or not recorded
+	// individually while the trail's disk use was above its shed threshold.
+	throttled  *prometheus.CounterVec
+	unrecorded *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -28,7 +33,13 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"action"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.throttled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "keyless", Name: "api_throttled_total", Help: "Requests answered Throttling because their source was refused too often before authentication, by action.",
+	}, []string{"action"})
+	m.unrecorded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "keyless", Name: "api_unrecorded_refusals_total", Help: "Refusals before authentication not recorded individually (audit disk use above its shed threshold; counted in refusal reports), by action.",
+	}, []string{"action"})
+	reg.MustRegister(m.requests, m.latency, m.throttled, m.unrecorded)
 	return m
 }
 

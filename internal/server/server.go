@@ -18,9 +18,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/awsquery"
@@ -64,6 +63,12 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	closers []func(context.Context) error
+	// reportMu serialises refusal reports (the ticker and the last one at
+	// close).
+	reportMu sync.Mutex
+
+	// metricsEP serves /metrics (see MetricsConfig).
+	metricsEP *metricsEndpoint
 }
 
 // DBPath is where the embedded store lives in a data dir.
@@ -189,6 +194,11 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	})
 	actions := map[string]awsquery.Action{}
 	for _, a := range append(s.iam.Actions(), s.sts.Actions()...) {
+		if a.Input == nil {
+			// Without its shape an action could not refuse parameters it
+			// does not define: a programming error, caught at start.
+			return fail(fmt.Errorf("action %s has no input shape", a.Name))
+		}
 		actions[a.Name] = a
 	}
 	s.api = &queryAPI{
@@ -205,6 +215,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err := s.openAudit(ctx, cfg, o); err != nil {
 		return fail(err)
 	}
+	if err := s.setupRefusalLimit(cfg); err != nil {
+		return fail(err)
+	}
 	if err := s.openIssuer(ctx, cfg, o); err != nil {
 		return fail(err)
 	}
@@ -214,7 +227,12 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if s.metricsEP, err = s.newMetricsEndpoint(cfg.Metrics); err != nil {
+		return fail(err)
+	}
+	if s.metricsEP.addr == "" {
+		s.mux.Handle("GET /metrics", s.metricsEP.handler)
+	}
 	s.mux.Handle("POST /{$}", s.api)
 	s.mux.Handle("GET /{$}", s.rootGet())
 	return s, nil
@@ -223,9 +241,11 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 // authorize decides whether an authenticated caller may call an action:
 // administrators may call everything; sessions are evaluated against their
 // role's permission policies (intersected with session policies and the
-// permissions boundary); issuer-client keys may only ask who they are.
+// permissions boundary) for the call's target — the resource the action
+// acts on, from the action's own row of the authorization table, and the
+// request's condition keys; issuer-client keys may only ask who they are.
 // GetCallerIdentity needs no permission, as in AWS.
-func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.Action) error {
+func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.Action, t awsquery.Target) error {
 	if a.Name == "GetCallerIdentity" {
 		return nil
 	}
@@ -233,39 +253,17 @@ func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.
 	case awsquery.CallerAdmin:
 		return nil
 	case awsquery.CallerSession:
-		return s.sts.AuthorizeSession(ctx, r.Caller, a.Service+":"+a.Name, s.resourceOf(ctx, r), nil)
+		return s.sts.AuthorizeSession(ctx, r, t)
 	default:
 		return awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s:%s", r.Caller.ARN, a.Service, a.Name)
 	}
 }
 
-// resourceOf is the ARN an IAM call acts on, for permission evaluation.
-func (s *Server) resourceOf(ctx context.Context, r *awsquery.Request) string {
-	p := r.Params
-	switch {
-	case p.Has("RoleName"):
-		name := p.String("RoleName")
-		if role, err := s.store.Roles().Get(ctx, name); err == nil {
-			return role.ARN
-		}
-		return iam.RoleARN(s.account, "/", name)
-	case p.Has("PolicyArn"):
-		return p.String("PolicyArn")
-	case p.Has("OpenIDConnectProviderArn"):
-		return p.String("OpenIDConnectProviderArn")
-	case p.Has("Url"):
-		return iam.ProviderARN(s.account, p.String("Url"))
-	case p.Has("PolicyName") && r.Action == "CreatePolicy":
-		path := p.String("Path")
-		if path == "" {
-			path = "/"
-		}
-		return iam.PolicyARN(s.account, path, p.String("PolicyName"))
-	}
-	return "*"
-}
-
 // rootGet serves GET / : a Query API call when a query string is present.
+// A bare GET / is unauthenticated, so it says what the endpoint speaks and
+// nothing about this deployment (no account id, region, version or
+// endpoints): the account id is what GetCallerIdentity tells a signed
+// caller, and an ARN's account is the first thing an attacker needs.
 func (s *Server) rootGet() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
@@ -273,7 +271,7 @@ func (s *Server) rootGet() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "keyless: AWS STS/IAM-compatible credential broker for CI.\nAccount %s, region %s.\nQuery API: POST / (Action=...&Version=...). Health: /healthz, /readyz. Metrics: /metrics.\n", s.account, s.cfg.Region)
+		_, _ = io.WriteString(w, "AWS STS/IAM-compatible Query API: send POST / with Action=...&Version=..., signed with SigV4.\n")
 	})
 }
 
@@ -329,8 +327,18 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.metricsEP.listen(); err != nil {
+		s.closeAll(context.Background())
+		return err
+	}
 	h := s.cfg.HTTP
+	// Requests run under a context the server cancels when the shutdown
+	// timeout runs out, so work still in flight then (a long simulation)
+	// stops instead of running on against a closing store and trail.
+	reqCtx, stopRequests := context.WithCancel(context.Background())
+	defer stopRequests()
 	s.http = &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		Handler:           s.auditMints(s.mux),
 		ReadHeaderTimeout: h.ReadHeaderTimeout.D(),
 		ReadTimeout:       h.ReadTimeout.D(),
@@ -355,7 +363,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.DebugListen != "" {
 		s.serveDebug(bg)
 	}
+	s.metricsEP.serve(bg, func(err error) { s.log.Error("metrics listener failed", "addr", s.cfg.Metrics.Listen, "err", err) })
 	go s.ring.Run(bg, time.Minute)
+	go s.reportRefusals(bg)
 	if s.issuer != nil {
 		if err := s.issuer.Start(bg); err != nil {
 			return err
@@ -372,6 +382,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), h.ShutdownTimeout.D())
 	defer cancel()
 	err := s.http.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn("shutdown timeout: cancelling requests still in flight", "err", err)
+		stopRequests()
+	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/keylessci/keyless/internal/awsquery"
 )
 
 // The canonical request is built with append-style helpers into a caller's
@@ -153,34 +155,15 @@ func isCanonicalComponent(s string) bool {
 	return true
 }
 
-// queryUnescape decodes a query component the way form decoding does ('+' is
-// a space) but leniently: a '%' not followed by two hex digits stays a
-// literal '%', so a malformed query is judged by the signature, and by the
-// query decoder later, rather than rejected here with an invented error.
+// queryUnescape decodes a query component with awsquery's decoder, the one
+// the API parameters are decoded with ('+' is a space), so that the
+// signature check and the handlers can never read a name differently. A
+// '%' not followed by two hex digits stays a literal '%', so a malformed
+// query is judged by the signature (and refused by the query decoder)
+// rather than rejected here with an invented error.
 func queryUnescape(s string) string {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			b = append(b, ' ')
-		case c == '%' && i+2 < len(s):
-			h, ok1 := unhex(s[i+1])
-			l, ok2 := unhex(s[i+2])
-			if ok1 && ok2 {
-				b = append(b, h<<4|l)
-				i += 2
-			} else {
-				b = append(b, c)
-			}
-		default:
-			b = append(b, c)
-		}
-	}
-	return string(b)
+	d, _ := awsquery.UnescapeComponent(s)
+	return d
 }
 
 // canonicalComponent re-encodes one query name or value: decode, then
@@ -229,7 +212,7 @@ func appendCanonicalQuery(dst []byte, raw string, presigned, redact bool) []byte
 		}
 		dst = append(dst, p.name...)
 		dst = append(dst, '=')
-		if redact && p.name == paramToken {
+		if redact && strings.EqualFold(p.name, paramToken) {
 			dst = append(dst, redacted...)
 			continue
 		}

@@ -26,6 +26,13 @@
 //     sent is accepted too when the two forms differ.
 //   - Query components are percent-decoded ('+' is a space, a '%' without two
 //     hex digits is a literal) and re-encoded; empty segments are skipped.
+//     The decoder and the classification of names are awsquery's
+//     (UnescapeComponent, ClassifyName), the same ones the API parameters
+//     are read with, so an authentication parameter whose name arrives
+//     percent-encoded (X%2DAmz%2DSecurity%2DToken) authenticates here, as at
+//     AWS, and is never an API parameter there. Presigned parameter names are
+//     case-sensitive; a case variant (x-amz-security-token) is refused, and
+//     given twice in any encoding, a parameter is refused too.
 //   - Header values are trimmed and runs of spaces collapsed as aws-sdk-go-v2
 //     does (botocore also folds tabs; STS/IAM clients send none).
 //   - Every signed header must be present; host must be signed; an

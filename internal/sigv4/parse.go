@@ -257,9 +257,16 @@ func (v *Verifier) parsePresigned(r *http.Request) (*Signature, error) {
 			continue
 		}
 		k = queryUnescape(k)
-		if i := slices.Index(names[:], k); i >= 0 {
-			vals[i] = queryUnescape(val)
-			counts[i]++
+		switch awsquery.ClassifyName(k) {
+		case awsquery.NameSigV4:
+			if i := slices.Index(names[:], k); i >= 0 {
+				vals[i] = queryUnescape(val)
+				counts[i]++
+			}
+		case awsquery.NameSigV4Variant:
+			// AWS's names are case-sensitive: x-amz-security-token is
+			// not the session token, and must not pass as data either.
+			return nil, incomplete(fmt.Sprintf("AWS query-string parameter names are case-sensitive: '%s' is not accepted. %s", echo(k), msgReexamineQuery))
 		}
 	}
 	for i, n := range counts {
@@ -584,8 +591,8 @@ func hasQueryParam(raw, name string) bool {
 	return false
 }
 
-// maybeAuthParam is a cheap pre-filter: an X-Amz-* name starts with 'X' or
-// with an escape.
+// maybeAuthParam is a cheap pre-filter: an X-Amz-* name, in any case and
+// encoding, starts with 'X', 'x' or an escape.
 func maybeAuthParam(k string) bool {
-	return k != "" && (k[0] == 'X' || k[0] == '%')
+	return k != "" && (k[0] == 'X' || k[0] == 'x' || k[0] == '%')
 }

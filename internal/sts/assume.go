@@ -466,12 +466,20 @@ func (s *Service) touchRole(name string, at time.Time) {
 // (the token's identity and claims), what (role, session), the decision and
 // its trace, and hashes of the ID token and session token — never the
 // tokens or the secret key themselves.
+//
+// Only an exchange whose token validated is durable (fsynced before the
+// answer): one that issued credentials must be, and a refusal of a verified
+// token is evidence of a real identity probing a role it may not assume —
+// the event a forensic review needs after a crash — whose size the token
+// limits bound. A refusal before the token validated is an anonymous
+// caller's: its event is size-capped (Unverified) and rides the next group
+// commit or periodic flush, so a flood of junk tokens costs no fsyncs.
 func (s *Service) note(r *awsquery.Request, x *exchange, res any, err error) {
-	r.Note.Durable = true
+	r.Note.Durable = x.token != nil
 	ax := &audit.Exchange{
 		RoleARN: x.roleARN, RoleSessionName: x.sessionName, SourceIdentity: x.sourceIdentity,
 		PrincipalTags: x.tags, TransitiveTagKeys: x.transitive, PolicyARNs: x.policyARNs, Policy: x.policyDoc,
-		IDToken: r.Params.String("WebIdentityToken"),
+		IDToken: r.Params.String("WebIdentityToken"), Unverified: x.token == nil,
 	}
 	if r.Params.Has("DurationSeconds") {
 		ax.DurationSeconds = x.duration

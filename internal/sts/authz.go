@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/keylessci/keyless/internal/awsquery"
 	"github.com/keylessci/keyless/internal/iam"
@@ -149,14 +150,21 @@ func (s *Service) decodeAuthorizationMessage(ctx context.Context, r *awsquery.Re
 
 // AuthorizeSession evaluates a call made with session credentials: the
 // role's identity policies (inline and attached), intersected with the
-// session policies and the role's permissions boundary. It returns an
-// AccessDenied *awsquery.Error when the call is not allowed.
-func (s *Service) AuthorizeSession(ctx context.Context, caller *awsquery.Caller, action, resource string, extra *policy.Context) error {
+// session policies and the role's permissions boundary, for the call's
+// target (its action, the resource it acts on and its request condition
+// keys), in the request context AWS documents for every request: the
+// principal's keys (aws:PrincipalArn, aws:PrincipalTag/K, aws:userid,
+// aws:TokenIssueTime, aws:FederatedProvider, aws:SourceIdentity) and the
+// network and time keys (aws:SourceIp, aws:SecureTransport,
+// aws:RequestedRegion, aws:CurrentTime, aws:EpochTime, aws:UserAgent). It
+// returns an AccessDenied *awsquery.Error when the call is not allowed.
+func (s *Service) AuthorizeSession(ctx context.Context, r *awsquery.Request, t awsquery.Target) error {
+	caller := r.Caller
 	sess, ok := caller.Session.(*Session)
 	if !ok {
 		return awsquery.Internal(awsquery.CodeInternalFailure, errNoSession)
 	}
-	deny := awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s", sess.AssumedRoleARN(), action, resource)
+	deny := awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s", sess.AssumedRoleARN(), t.Action, t.Resource)
 	role, err := s.st.Roles().Get(ctx, sess.RoleName())
 	if errors.Is(err, store.ErrNotFound) || (err == nil && role.RoleID != sess.RoleID) {
 		// The role was deleted (or replaced by another of the same name):
@@ -210,37 +218,66 @@ func (s *Service) AuthorizeSession(ctx context.Context, caller *awsquery.Caller,
 		}
 		set.Session = append(set.Session, p)
 	}
-	c := extra
-	if c == nil {
-		c = policy.NewContext(8)
-	}
-	now := s.now()
-	c.SetTime("aws:CurrentTime", now)
-	c.SetInt("aws:EpochTime", now.Unix())
-	c.Set("aws:PrincipalArn", role.ARN)
-	c.Set("aws:PrincipalAccount", s.account)
-	c.Set("aws:PrincipalType", "AssumedRole")
-	c.Set("aws:userid", sess.AssumedRoleID())
-	c.Set("aws:FederatedProvider", sess.Provider)
-	if sess.SourceIdentity != "" {
-		c.Set("aws:SourceIdentity", sess.SourceIdentity)
-	}
-	for k, v := range sess.Tags {
-		c.Set("aws:PrincipalTag/"+k, v)
-	}
-	for _, t := range role.Tags {
-		if _, ok := sess.Tags[t.Key]; !ok {
-			c.Set("aws:PrincipalTag/"+t.Key, t.Value)
-		}
-	}
+	c := s.requestContext(r, sess, role, t)
 	req := &policy.Request{
 		Principal: policy.Principal{Type: policy.PrincipalAWS, ID: sess.AssumedRoleARN(), ParentARN: role.ARN, Account: s.account},
-		Action:    action, Resource: resource, Context: c,
+		Action:    t.Action, Resource: t.Resource, Context: c,
 	}
 	if set.Evaluate(req) != policy.Allowed {
 		return deny
 	}
 	return nil
+}
+
+// requestContext is the condition-key context of a session's call.
+// Principal tags are the session's tags, then the role's tags for keys the
+// session did not set (AWS: session tags override role tags).
+func (s *Service) requestContext(r *awsquery.Request, sess *Session, role *store.Role, t awsquery.Target) *policy.Context {
+	c := policy.NewContext(20 + len(t.Keys) + len(sess.Tags) + len(role.Tags))
+	now := s.now()
+	c.SetTime("aws:CurrentTime", now)
+	c.SetInt("aws:EpochTime", now.Unix())
+	c.SetTime("aws:TokenIssueTime", time.Unix(sess.Issued, 0))
+	c.Set("aws:PrincipalArn", role.ARN)
+	c.Set("aws:PrincipalAccount", s.account)
+	c.Set("aws:PrincipalType", "AssumedRole")
+	c.SetBool("aws:PrincipalIsAWSService", false)
+	c.SetBool("aws:ViaAWSService", false)
+	c.Set("aws:userid", sess.AssumedRoleID())
+	c.Set("aws:FederatedProvider", sess.Provider)
+	if sess.SourceIdentity != "" {
+		c.Set("aws:SourceIdentity", sess.SourceIdentity)
+	}
+	if r.SourceIP != "" {
+		c.Set("aws:SourceIp", r.SourceIP)
+	}
+	c.SetBool("aws:SecureTransport", r.SecureTransport)
+	if r.UserAgent != "" {
+		c.Set("aws:UserAgent", r.UserAgent)
+	}
+	c.Set("aws:RequestedRegion", requestedRegion(t.Action, r.Region))
+	for k, v := range sess.Tags {
+		c.Set("aws:PrincipalTag/"+k, v)
+	}
+	for _, tag := range role.Tags {
+		if _, ok := sess.Tags[tag.Key]; !ok {
+			c.Set("aws:PrincipalTag/"+tag.Key, tag.Value)
+		}
+	}
+	for k, v := range t.Keys {
+		c.Set(k, v...)
+	}
+	return c
+}
+
+// requestedRegion is aws:RequestedRegion: IAM is a global service whose
+// requests AWS attributes to us-east-1; other services use the region the
+// request was signed for.
+func requestedRegion(action, signed string) string {
+	if strings.HasPrefix(action, "iam:") {
+		return "us-east-1"
+	}
+	return signed
 }
 
 func (s *Service) managed(ctx context.Context, arn string, kind policy.Kind) (*policy.Policy, error) {

@@ -63,13 +63,16 @@ func New(o Options) *Service {
 	}
 }
 
-// Actions lists the STS operations.
+// Actions lists the STS operations with their input shapes from the AWS
+// model. None has a resource type in the Service Authorization Reference,
+// so each is authorized as itself on "*" (Target nil).
 func (s *Service) Actions() []awsquery.Action {
+	shapes := inputShapes()
 	return []awsquery.Action{
-		{Name: "AssumeRoleWithWebIdentity", Service: "sts", Unsigned: true, ReadOnly: true, Handle: s.assumeRoleWithWebIdentity},
-		{Name: "GetCallerIdentity", Service: "sts", ReadOnly: true, Handle: s.getCallerIdentity},
-		{Name: "DecodeAuthorizationMessage", Service: "sts", ReadOnly: true, Handle: s.decodeAuthorizationMessage},
-		{Name: "GetAccessKeyInfo", Service: "sts", ReadOnly: true, Handle: s.getAccessKeyInfo},
+		{Name: "AssumeRoleWithWebIdentity", Service: "sts", Unsigned: true, ReadOnly: true, Handle: s.assumeRoleWithWebIdentity, Input: shapes["AssumeRoleWithWebIdentity"]},
+		{Name: "GetCallerIdentity", Service: "sts", ReadOnly: true, Handle: s.getCallerIdentity, Input: shapes["GetCallerIdentity"]},
+		{Name: "DecodeAuthorizationMessage", Service: "sts", ReadOnly: true, Handle: s.decodeAuthorizationMessage, Input: shapes["DecodeAuthorizationMessage"]},
+		{Name: "GetAccessKeyInfo", Service: "sts", ReadOnly: true, Handle: s.getAccessKeyInfo, Input: shapes["GetAccessKeyInfo"]},
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -161,8 +163,12 @@ func TestAssumeRefusals(t *testing.T) {
 			if got := code(err); got != tc.want {
 				t.Fatalf("code = %q (%v), want %s", got, err, tc.want)
 			}
-			if !r.Note.Durable {
+			// Refusals are audited too; only those of a verified token are
+			// fsynced one by one (issue 11 item 4).
+			if ax, ok := r.Note.Exchange.(*audit.Exchange); !ok {
 				t.Error("refusals are audited too")
+			} else if verified := !ax.Unverified; r.Note.Durable != verified || verified != (tc.want == awsquery.CodeAccessDenied || tc.name == "duration over role max" || strings.Contains(tc.name, "policy")) {
+				t.Errorf("durable %v, unverified %v for a %s refusal", r.Note.Durable, ax.Unverified, code(err))
 			}
 			// The client message never carries the token or its claims.
 			if e, ok := errors.AsType[*awsquery.Error](err); ok && (strings.Contains(e.Message, "repo:") || strings.Contains(e.Message, "eyJ")) {
@@ -198,17 +204,17 @@ func TestSessionTagsAndPolicy(t *testing.T) {
 		t.Fatalf("session = %+v", s)
 	}
 	// Session policy intersects with the role's (empty) permissions: denied.
-	if err := f.svc.AuthorizeSession(context.Background(), caller, "s3:GetObject", "arn:aws:s3:::b/k", nil); code(err) != awsquery.CodeAccessDenied {
+	if err := f.svc.AuthorizeSession(context.Background(), &awsquery.Request{Caller: caller}, awsquery.Target{Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"}); code(err) != awsquery.CodeAccessDenied {
 		t.Fatalf("role without permissions: %v", err)
 	}
 	ctx := context.Background()
 	if err := f.st.Roles().PutInlinePolicy(ctx, "deploy", store.InlinePolicy{Name: "p", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/project":"app"}}}]}`}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.AuthorizeSession(ctx, caller, "s3:GetObject", "arn:aws:s3:::b/k", nil); err != nil {
+	if err := f.svc.AuthorizeSession(ctx, &awsquery.Request{Caller: caller}, awsquery.Target{Action: "s3:GetObject", Resource: "arn:aws:s3:::b/k"}); err != nil {
 		t.Fatalf("allowed by role ∩ session: %v", err)
 	}
-	if err := f.svc.AuthorizeSession(ctx, caller, "s3:PutObject", "arn:aws:s3:::b/k", nil); code(err) != awsquery.CodeAccessDenied {
+	if err := f.svc.AuthorizeSession(ctx, &awsquery.Request{Caller: caller}, awsquery.Target{Action: "s3:PutObject", Resource: "arn:aws:s3:::b/k"}); code(err) != awsquery.CodeAccessDenied {
 		t.Fatalf("session policy must limit the role: %v", err)
 	}
 }
@@ -296,5 +302,58 @@ func TestRevokeAllButInvalidatesOldSessions(t *testing.T) {
 	}
 	if _, _, err := f.svc.ResolveSession(ctx, out.Credentials.AccessKeyID, out.Credentials.SessionToken); code(err) != awsquery.CodeInvalidClientTokenID {
 		t.Fatalf("revoked session still verifies: %v", err)
+	}
+}
+
+// TestSessionRequestContextKeys pins the condition keys a session's call is
+// evaluated with: the principal's, the request's global keys and the
+// target's own keys (issue 11 item 2).
+func TestSessionRequestContextKeys(t *testing.T) {
+	f := newFixture(t)
+	tok := f.iss.Mint(t, "repo:org/app:ref:refs/heads/main", "sts.amazonaws.com")
+	res, _, err := f.call(t, url.Values{"RoleArn": {f.roleARN}, "RoleSessionName": {"s1"}, "WebIdentityToken": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := res.(assumeResult)
+	_, caller, err := f.svc.ResolveSession(context.Background(), out.Credentials.AccessKeyID, out.Credentials.SessionToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := caller.Session.(*Session)
+	role, err := f.st.Roles().Get(context.Background(), "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &awsquery.Request{Caller: caller, SourceIP: "10.1.2.3", UserAgent: "aws-cli/1.0", Region: "eu-west-1", SecureTransport: true}
+	tgt := awsquery.Target{Action: "iam:TagRole", Resource: f.roleARN, Keys: map[string][]string{"aws:TagKeys": {"a", "b"}, "aws:RequestTag/a": {"1"}}}
+	c := f.svc.requestContext(r, sess, role, tgt)
+	want := map[string][]string{
+		"aws:CurrentTime":           {f.now.UTC().Format(time.RFC3339)},
+		"aws:EpochTime":             {strconv.FormatInt(f.now.Unix(), 10)},
+		"aws:TokenIssueTime":        {time.Unix(sess.Issued, 0).UTC().Format(time.RFC3339)},
+		"aws:PrincipalArn":          {f.roleARN},
+		"aws:PrincipalAccount":      {account},
+		"aws:PrincipalType":         {"AssumedRole"},
+		"aws:PrincipalIsAWSService": {"false"},
+		"aws:ViaAWSService":         {"false"},
+		"aws:userid":                {sess.AssumedRoleID()},
+		"aws:FederatedProvider":     {sess.Provider},
+		"aws:SourceIp":              {"10.1.2.3"},
+		"aws:SecureTransport":       {"true"},
+		"aws:UserAgent":             {"aws-cli/1.0"},
+		"aws:RequestedRegion":       {"us-east-1"}, // IAM is global: us-east-1 whatever the signing region
+		"aws:TagKeys":               {"a", "b"},
+		"aws:RequestTag/a":          {"1"},
+	}
+	for k, v := range want {
+		got, ok := c.Get(k)
+		if !ok || !slices.Equal(got, v) {
+			t.Errorf("%s = %q (present %v), want %q", k, got, ok, v)
+		}
+	}
+	tgt.Action = "sts:DecodeAuthorizationMessage"
+	if got, _ := f.svc.requestContext(r, sess, role, tgt).Get("aws:RequestedRegion"); !slices.Equal(got, []string{"eu-west-1"}) {
+		t.Errorf("STS RequestedRegion = %q, want the signing region", got)
 	}
 }

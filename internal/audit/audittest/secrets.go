@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,7 +25,7 @@ type Leak struct {
 	Path   string // relative to the scanned root
 	InGzip bool   // found in the decompressed content of a gzip file
 	Offset int64  // byte offset of the match (in the decompressed stream when InGzip)
-	Form   string // "raw" or "json-escaped"
+	Form   string // "raw", "json-escaped", "query-escaped", "path-escaped" or "query-escaped-lowercase-hex"
 }
 
 func (l Leak) String() string {
@@ -45,20 +46,18 @@ type needle struct {
 // ScanSecrets walks root and reports every occurrence of any secret in any
 // regular file, both in its raw bytes and, for gzip files (recognised by
 // content, whatever their name), in the decompressed content. Each secret
-// is searched verbatim and in its JSON-escaped form when that differs.
-// Empty secrets are ignored.
+// is searched verbatim, in its JSON-escaped form and in its URL-encoded
+// forms (query-escaped, path-escaped, and with lowercase hex digits: how a
+// secret looks when a query string or URL is recorded as it came), each
+// when it differs from the others. Empty secrets are ignored.
 func ScanSecrets(root string, secrets []string) ([]Leak, error) {
 	var needles []needle
 	for i, s := range secrets {
 		if s == "" {
 			continue
 		}
-		needles = append(needles, needle{i, "raw", []byte(s)})
-		if esc, err := json.Marshal(s); err == nil {
-			esc = esc[1 : len(esc)-1]
-			if !bytes.Equal(esc, []byte(s)) {
-				needles = append(needles, needle{i, "json-escaped", esc})
-			}
+		for _, f := range secretForms(s) {
+			needles = append(needles, needle{i, f.form, []byte(f.text)})
 		}
 	}
 	var leaks []Leak
@@ -84,6 +83,49 @@ func ScanSecrets(root string, secrets []string) ([]Leak, error) {
 		return nil
 	})
 	return leaks, err
+}
+
+type secretForm struct{ form, text string }
+
+// secretForms are the distinct byte forms a secret may take on disk.
+func secretForms(s string) []secretForm {
+	forms := []secretForm{{"raw", s}}
+	add := func(form, text string) {
+		for _, f := range forms {
+			if f.text == text {
+				return
+			}
+		}
+		forms = append(forms, secretForm{form, text})
+	}
+	if esc, err := json.Marshal(s); err == nil {
+		add("json-escaped", string(esc[1:len(esc)-1]))
+	}
+	q := url.QueryEscape(s)
+	add("query-escaped", q)
+	add("path-escaped", url.PathEscape(s))
+	add("query-escaped-lowercase-hex", lowerHexEscapes(q))
+	return forms
+}
+
+// lowerHexEscapes rewrites every %XX of s with lowercase hex digits.
+func lowerHexEscapes(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1] = lowerASCII(b[i+1])
+			b[i+2] = lowerASCII(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func scanFile(p string, needles []needle) ([]Leak, error) {

@@ -86,3 +86,57 @@ type fakeT struct {
 
 func (f *fakeT) Errorf(string, ...any) { f.errors++ }
 func (f *fakeT) Helper()               {}
+
+// TestScanSecretsURLEncoded: a secret recorded as it came in a query string
+// or URL (percent-encoded, either hex case) is found too.
+func TestScanSecretsURLEncoded(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY EXAMPLEKEY"
+	root := t.TempDir()
+	files := map[string]string{
+		"query.log": "GET /?X-Amz-Security-Token=wJalrXUtnFEMI%2FK7MDENG%2BbPxRfiCY+EXAMPLEKEY&Action=x",
+		"path.log":  "url=/wJalrXUtnFEMI%2FK7MDENG+bPxRfiCY%20EXAMPLEKEY",
+		"lower.log": "q=wJalrXUtnFEMI%2fK7MDENG%2bbPxRfiCY+EXAMPLEKEY",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaks, err := ScanSecrets(root, []string{secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range leaks {
+		got[l.Path] = l.Form
+	}
+	want := map[string]string{"query.log": "query-escaped", "path.log": "path-escaped", "lower.log": "query-escaped-lowercase-hex"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("leaks (-want +got):\n%s", d)
+	}
+	// A URL-safe secret has one form only: no duplicate reports.
+	os.WriteFile(filepath.Join(root, "safe.log"), []byte("KLS1abc-_xyz"), 0o644)
+	leaks, _ = ScanSecrets(root, []string{"KLS1abc-_xyz"})
+	if len(leaks) != 1 {
+		t.Errorf("URL-safe secret reported %d times, want 1: %v", len(leaks), leaks)
+	}
+}
+
+func TestNameEncodings(t *testing.T) {
+	const u = "http://h/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=A%2F1&X-Amz-Security-Token=T&Version=2011-06-15&X-Amz-Signature=s"
+	want := map[string]string{
+		"hyphens escaped":                "http://h/?Action=GetCallerIdentity&X%2DAmz%2DAlgorithm=AWS4-HMAC-SHA256&X%2DAmz%2DCredential=A%2F1&X%2DAmz%2DSecurity%2DToken=T&Version=2011-06-15&X%2DAmz%2DSignature=s",
+		"hyphens escaped, lowercase hex": "http://h/?Action=GetCallerIdentity&X%2dAmz%2dAlgorithm=AWS4-HMAC-SHA256&X%2dAmz%2dCredential=A%2F1&X%2dAmz%2dSecurity%2dToken=T&Version=2011-06-15&X%2dAmz%2dSignature=s",
+		"every byte escaped":             "http://h/?Action=GetCallerIdentity&%58%2D%41%6D%7A%2D%41%6C%67%6F%72%69%74%68%6D=AWS4-HMAC-SHA256&%58%2D%41%6D%7A%2D%43%72%65%64%65%6E%74%69%61%6C=A%2F1&%58%2D%41%6D%7A%2D%53%65%63%75%72%69%74%79%2D%54%6F%6B%65%6E=T&Version=2011-06-15&%58%2D%41%6D%7A%2D%53%69%67%6E%61%74%75%72%65=s",
+		"first byte escaped":             "http://h/?Action=GetCallerIdentity&%58-Amz-Algorithm=AWS4-HMAC-SHA256&%58-Amz-Credential=A%2F1&%58-Amz-Security-Token=T&Version=2011-06-15&%58-Amz-Signature=s",
+		"last hyphen escaped":            "http://h/?Action=GetCallerIdentity&X-Amz%2DAlgorithm=AWS4-HMAC-SHA256&X-Amz%2DCredential=A%2F1&X-Amz-Security%2DToken=T&Version=2011-06-15&X-Amz%2DSignature=s",
+		"token name alone escaped":       "http://h/?Action=GetCallerIdentity&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=A%2F1&X%2DAmz%2DSecurity%2DToken=T&Version=2011-06-15&X-Amz-Signature=s",
+	}
+	got := map[string]string{}
+	for _, e := range NameEncodings() {
+		got[e.Name] = e.Apply(u)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("encodings (-want +got):\n%s", d)
+	}
+}
