@@ -46,6 +46,9 @@ start() { # binary port name
 }
 start "$WORK/keyless-base" $PORT_A base
 start "$WORK/keyless-new" $PORT_B new
+PID_A=$(pgrep -f -- "--listen 127.0.0.1:$PORT_A " | head -1)
+PID_B=$(pgrep -f -- "--listen 127.0.0.1:$PORT_B " | head -1)
+proc_cpu() { awk '{print $14+$15}' "/proc/$1/stat"; } # clock ticks (1/100 s)
 
 presigned() { # port service query [session]
   "$WORK/benchkit" presign -endpoint-url "http://127.0.0.1:$1" -service "$2" -query "$3"
@@ -59,11 +62,14 @@ session_gci() { # port
 GCI_A=$(session_gci $PORT_A)
 GCI_B=$(session_gci $PORT_B)
 
-measure() { # label url script conns: prints requests/s; non-2xx answers abort the run
-  local line
+measure() { # pid url script conns: prints "requests/s server-CPU-µs-per-request"; non-2xx answers abort the run
+  local line c0 c1 n
+  c0=$(proc_cpu "$1")
   line=$(BODIES="$WORK/bodies.txt" wrk -t2 -c"$4" -d"$DUR" -s "bench/$3" "$2" | grep '^RESULT')
-  case $line in *" errors=0"*) ;; *) echo "$1: wrk saw errors: $line" >&2; exit 1 ;; esac
-  echo "$line" | sed 's/.* rps=\([0-9.]*\).*/\1/'
+  c1=$(proc_cpu "$1")
+  case $line in *" errors=0"*) ;; *) echo "wrk saw errors: $line" >&2; exit 1 ;; esac
+  n=$(echo "$line" | sed 's/.*requests=\([0-9]*\).*/\1/')
+  echo "$(echo "$line" | sed 's/.* rps=\([0-9.]*\).*/\1/') $(( (c1-c0)*10000000/(n>0?n:1) ))"
 }
 for round in $(seq 1 "$ROUNDS"); do
   for m in "exchange-c64|/|bodies.lua|64" "exchange-c256|/|bodies.lua|256" "getrole|GETROLE|get.lua|64" "getcalleridentity|GCI|get.lua|64"; do
@@ -74,22 +80,32 @@ for round in $(seq 1 "$ROUNDS"); do
       GCI) ua=$GCI_A; ub=$GCI_B ;;
     esac
     # Alternate which build goes first.
-    if (( round % 2 )); then a=$(measure base "$ua" "$script" "$conns"); b=$(measure new "$ub" "$script" "$conns")
-    else b=$(measure new "$ub" "$script" "$conns"); a=$(measure base "$ua" "$script" "$conns"); fi
-    echo "$name round=$round base=$a new=$b" | tee -a "$WORK/results"
+    if (( round % 2 )); then a=$(measure $PID_A "$ua" "$script" "$conns"); b=$(measure $PID_B "$ub" "$script" "$conns")
+    else b=$(measure $PID_B "$ub" "$script" "$conns"); a=$(measure $PID_A "$ua" "$script" "$conns"); fi
+    read -r ra ca <<<"$a"; read -r rb cb <<<"$b"
+    echo "$name round=$round base=$ra new=$rb base_cpu_ns=$ca new_cpu_ns=$cb" | tee -a "$WORK/results"
   done
 done
 
 echo
-echo "== summary: new/base throughput (1.00 = same; below 0.95 is a regression of more than 5%)"
+echo "== summary: new/base throughput (1.00 = same; below 0.95 is a regression of more than 5%),"
+echo "   and base/new server CPU per request (the same reading, less sensitive to the load of other processes)"
 awk '
-  { split($3, a, "="); split($4, b, "="); r = (a[2] > 0) ? b[2] / a[2] : 0; v[$1, ++n[$1]] = r; line[$1] = line[$1] sprintf(" %.3f", r); names[$1] = 1 }
+  function med(k, m,   x, y, t) {
+    for (x = 1; x <= m; x++) s[x] = v[k, x]
+    for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (s[y] < s[x]) { t = s[x]; s[x] = s[y]; s[y] = t }
+    return (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+  }
+  {
+    split($3, a, "="); split($4, b, "="); split($5, ca, "="); split($6, cb, "=")
+    k = $1; i = ++n[k]; names[k] = 1
+    v[k, i] = (a[2] > 0) ? b[2] / a[2] : 0; line[k] = line[k] sprintf(" %.3f", v[k, i])
+    v[k "cpu", i] = (cb[2] > 0) ? ca[2] / cb[2] : 0; cline[k] = cline[k] sprintf(" %.3f", v[k "cpu", i])
+    bc[k] += ca[2]; nc[k] += cb[2]
+  }
   END {
     for (k in names) {
-      m = n[k]
-      for (x = 1; x <= m; x++) s[x] = v[k, x]
-      for (x = 1; x <= m; x++) for (y = x + 1; y <= m; y++) if (s[y] < s[x]) { t = s[x]; s[x] = s[y]; s[y] = t }
-      med = (m % 2) ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-      printf("%-20s median %.3f  (rounds:%s)\n", k, med, line[k])
+      printf("%-18s throughput median %.3f (rounds:%s)\n", k, med(k, n[k]), line[k])
+      printf("%-18s cpu/request median %.3f (rounds:%s); mean %.1f -> %.1f us\n", k, med(k "cpu", n[k]), cline[k], bc[k] / n[k] / 1000, nc[k] / n[k] / 1000)
     }
   }' "$WORK/results" | sort

@@ -349,12 +349,15 @@ func (q *queryAPI) finish(r *http.Request, req *awsquery.Request, a awsquery.Act
 }
 
 // sourceIP is the client address. X-Forwarded-For is honoured only when the
-// operator says a trusted proxy sets it.
+// operator says a trusted proxy sets it, and then only its last entry: the
+// one that proxy appended. Earlier entries are whatever the client sent, and
+// the source address feeds aws:SourceIp and the refusal limiter.
 func (q *queryAPI) sourceIP(r *http.Request) string {
 	if q.trustXFF {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+		if vals := r.Header.Values("X-Forwarded-For"); len(vals) > 0 {
+			xff := vals[len(vals)-1]
+			last := xff[strings.LastIndexByte(xff, ',')+1:]
+			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
 				return ip.String()
 			}
 		}

@@ -109,3 +109,20 @@ func TestNoCredentialsWithoutAuditRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceIPTakesTheProxysEntry: behind a trusted proxy the source is the
+// X-Forwarded-For entry the proxy appended, not one the client wrote.
+func TestSourceIPTakesTheProxysEntry(t *testing.T) {
+	q := &queryAPI{trustXFF: true}
+	r, _ := http.NewRequest(http.MethodPost, "/", nil)
+	r.RemoteAddr = "10.0.0.5:4000"
+	r.Header.Add("X-Forwarded-For", "127.0.0.1, 192.0.2.1")
+	r.Header.Add("X-Forwarded-For", "203.0.113.7")
+	if got := q.sourceIP(r); got != "203.0.113.7" {
+		t.Errorf("sourceIP = %s, want the proxy's entry 203.0.113.7", got)
+	}
+	q.trustXFF = false
+	if got := q.sourceIP(r); got != "10.0.0.5" {
+		t.Errorf("untrusted: sourceIP = %s, want the peer 10.0.0.5", got)
+	}
+}
