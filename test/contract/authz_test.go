@@ -31,40 +31,56 @@ type rawCreds struct{ id, secret, token string }
 
 // rawResult is a Query API answer.
 type rawResult struct {
-	Status int
-	Code   string
-	Body   string
+	Status  int
+	Code    string
+	Message string
+	Body    string
 }
 
 // rawIAM signs form as service iam with creds and posts it: requests the
 // SDKs cannot make (parameters an action does not define).
 func rawIAM(t *testing.T, base string, c rawCreds, form url.Values) rawResult {
 	t.Helper()
+	out, err := postIAM(context.Background(), t, base, c, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// postIAM signs form for service iam and posts it with ctx; the error is
+// the transport's (a cancelled ctx).
+func postIAM(ctx context.Context, t *testing.T, base string, c rawCreds, form url.Values) (rawResult, error) {
+	t.Helper()
 	body := form.Encode()
-	req, err := http.NewRequest(http.MethodPost, base+"/", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	sum := sha256.Sum256([]byte(body))
 	creds := aws.Credentials{AccessKeyID: c.id, SecretAccessKey: c.secret, SessionToken: c.token}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// A fresh transport per request: cancelling closes its connection,
+	// which is how the server learns that the client left.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return rawResult{}, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	out := rawResult{Status: resp.StatusCode, Body: string(b)}
 	var e struct {
-		Code string `xml:"Error>Code"`
+		Code    string `xml:"Error>Code"`
+		Message string `xml:"Error>Message"`
 	}
 	if resp.StatusCode != http.StatusOK && xml.Unmarshal(b, &e) == nil {
-		out.Code = e.Code
+		out.Code, out.Message = e.Code, e.Message
 	}
-	return out
+	return out, nil
 }
 
 // sessionFor puts permission policy perm on the federation's role and

@@ -3,12 +3,9 @@ package contract
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,11 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Bounded work per request through a real keyless serve (issue 11, item
@@ -30,70 +22,6 @@ import (
 
 // simulateOnlyPolicy is the session's permission policy.
 const simulateOnlyPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Simulate*","Resource":"*"}]}`
-
-// boundedCreds are session credentials.
-type boundedCreds struct{ id, secret, token string }
-
-// boundedSession gives the federation's role perm and returns a session.
-func boundedSession(t *testing.T, f *federation, perm string) boundedCreds {
-	t.Helper()
-	ctx := context.Background()
-	admin := f.srv.iamClient(adminKeyID, adminSecret, "")
-	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("ci-deploy"), PolicyName: aws.String("simulate"), PolicyDocument: aws.String(perm)}); err != nil {
-		t.Fatal(err)
-	}
-	c := sts.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}, func(o *sts.Options) { o.BaseEndpoint = aws.String(f.srv.URL) })
-	out, err := c.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{
-		RoleArn: aws.String(f.roleARN), RoleSessionName: aws.String("bounded"), WebIdentityToken: aws.String(f.token(t, "repo:octo-org/app:ref:refs/heads/main")),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return boundedCreds{*out.Credentials.AccessKeyId, *out.Credentials.SecretAccessKey, *out.Credentials.SessionToken}
-}
-
-// boundedAnswer is a Query API answer.
-type boundedAnswer struct {
-	Status  int
-	Code    string
-	Message string
-	Body    string
-}
-
-// postIAM signs form for service iam and posts it with ctx; the error is
-// the transport's (a cancelled ctx).
-func postIAM(ctx context.Context, t *testing.T, base string, c boundedCreds, form url.Values) (boundedAnswer, error) {
-	t.Helper()
-	body := form.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	sum := sha256.Sum256([]byte(body))
-	creds := aws.Credentials{AccessKeyID: c.id, SecretAccessKey: c.secret, SessionToken: c.token}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "iam", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	// A fresh transport per request: cancelling closes its connection,
-	// which is how the server learns that the client left.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return boundedAnswer{}, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	out := boundedAnswer{Status: resp.StatusCode, Body: string(b)}
-	var e struct {
-		Code    string `xml:"Error>Code"`
-		Message string `xml:"Error>Message"`
-	}
-	if resp.StatusCode != http.StatusOK && xml.Unmarshal(b, &e) == nil {
-		out.Code, out.Message = e.Code, e.Message
-	}
-	return out, nil
-}
 
 // simulateForm is a SimulateCustomPolicy request.
 func simulateForm(policy string, actions, resources []string) url.Values {
@@ -172,7 +100,7 @@ func issueStatements() string {
 func TestSimulateIssueExampleRefused(t *testing.T) {
 	t.Parallel()
 	f := newFederation(t)
-	c := boundedSession(t, f, simulateOnlyPolicy)
+	c := f.sessionFor(t, simulateOnlyPolicy)
 	pid := f.srv.cmd.Process.Pid
 
 	start := time.Now()
@@ -230,7 +158,7 @@ func TestSimulateIssueExampleRefused(t *testing.T) {
 func TestSimulateStopsWhenClientLeaves(t *testing.T) {
 	t.Parallel()
 	f := newFederation(t)
-	c := boundedSession(t, f, simulateOnlyPolicy)
+	c := f.sessionFor(t, simulateOnlyPolicy)
 	pid := f.srv.cmd.Process.Pid
 
 	var st []string
