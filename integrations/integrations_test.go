@@ -343,6 +343,11 @@ func orbEnv(t *testing.T, cmd orbCommand, given map[string]string) map[string]st
 	}
 	env := map[string]string{}
 	for k, v := range run.Environment {
+		// <<include(file)>> is replaced by the file, as `circleci orb pack` does.
+		if m := orbInclude.FindStringSubmatch(v); m != nil && m[0] == v {
+			env[k] = string(read(t, filepath.Join(orbSrc, m[1])))
+			continue
+		}
 		env[k] = orbParamRef.ReplaceAllStringFunc(v, func(ref string) string {
 			name := orbParamRef.FindStringSubmatch(ref)[1]
 			if val, ok := given[name]; ok {
@@ -367,7 +372,24 @@ func TestOrbScriptBuildsCommandLine(t *testing.T) {
 		{
 			name:  "defaults take role and region from the environment",
 			ciEnv: map[string]string{"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/from-context", "AWS_DEFAULT_REGION": "eu-west-1"},
-			want:  []string{"assume", "--role-arn", "arn:aws:iam::123456789012:role/from-context", "--profile", "default", "--duration", "3600", "--region", "eu-west-1"},
+			want:  []string{"assume", "--role-arn", "arn:aws:iam::123456789012:role/from-context", "--profile", "default", "--duration", "3600", "--region", "eu-west-1", "--circleci-bash-env"},
+		},
+		{
+			name:   "set_aws_env_vars false writes the profile only",
+			params: map[string]string{"role_arn": "arn:aws:iam::123456789012:role/ci", "set_aws_env_vars": "false"},
+			want:   []string{"assume", "--role-arn", "arn:aws:iam::123456789012:role/ci", "--profile", "default", "--duration", "3600"},
+		},
+		{
+			// As `circleci env subst`: $NAME and ${NAME} anywhere in a value;
+			// unset names expand to nothing.
+			name: "parameters expand environment variables",
+			params: map[string]string{"role_arn": "arn:aws:iam::${ACCOUNT}:role/$ROLE_NAME", "profile_name": "$PROFILE",
+				"role_session_name": "deploy-${CIRCLE_BUILD_NUM}${UNSET_VAR}", "session_duration": "${DURATION}", "region": "$REGION",
+				"endpoint_url": "https://${KEYLESS_HOST}/sts"},
+			ciEnv: map[string]string{"ACCOUNT": "210987654321", "ROLE_NAME": "deploy", "PROFILE": "prod", "CIRCLE_BUILD_NUM": "42",
+				"DURATION": "900", "REGION": "eu-central-1", "KEYLESS_HOST": "keyless.example.com"},
+			want: []string{"assume", "--role-arn", "arn:aws:iam::210987654321:role/deploy", "--profile", "prod", "--session-name", "deploy-42",
+				"--duration", "900", "--region", "eu-central-1", "--endpoint-url", "https://keyless.example.com/sts", "--circleci-bash-env"},
 		},
 		{
 			name: "every parameter",
@@ -379,10 +401,11 @@ func TestOrbScriptBuildsCommandLine(t *testing.T) {
 		{
 			name:   "hostile values are passed literally, never evaluated",
 			params: map[string]string{"role_arn": "$(touch pwned)", "profile_name": "`touch pwned`", "region": "${HOME:+x}"},
-			want:   []string{"assume", "--role-arn", "$(touch pwned)", "--profile", "`touch pwned`", "--duration", "3600", "--region", "${HOME:+x}"},
+			want:   []string{"assume", "--role-arn", "$(touch pwned)", "--profile", "`touch pwned`", "--duration", "3600", "--region", "${HOME:+x}", "--circleci-bash-env"},
 		},
 		{name: "no role", wantErr: "role_arn is empty"},
-		{name: "no OIDC token", params: map[string]string{"role_arn": "arn:aws:iam::1:role/x"}, ciEnv: map[string]string{"CIRCLE_OIDC_TOKEN_V2": ""}, wantErr: "no OIDC token"},
+		{name: "no OIDC token", params: map[string]string{"role_arn": "arn:aws:iam::1:role/x"}, ciEnv: map[string]string{"CIRCLE_OIDC_TOKEN_V2": ""},
+			wantErr: "CircleCI gives one only to jobs that run with a context or with OIDC enabled:\nadd a context to this job"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -588,6 +611,7 @@ func TestActionInstallStep(t *testing.T) {
 		ghPath := filepath.Join(t.TempDir(), "github_path")
 		env := actionStepEnv(a, step, nil)
 		env["PATH"], env["RUNNER_TEMP"], env["GITHUB_PATH"] = bin+":/usr/bin:/bin", t.TempDir(), ghPath
+		env["GITHUB_ACTION_PATH"] = actionDir(t)
 		if out, err := runScript(t, step.Run, env); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -596,18 +620,11 @@ func TestActionInstallStep(t *testing.T) {
 		}
 	})
 	t.Run("nothing to install with", func(t *testing.T) {
-		tools := t.TempDir()
-		for _, tool := range []string{"mkdir"} {
-			p, err := exec.LookPath(tool)
-			if err != nil {
-				t.Skip(err)
-			}
-			if err := os.Symlink(p, filepath.Join(tools, tool)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tools := toolsDir(t, false) // the installer's tools, but no curl, wget or go
+		os.Remove(filepath.Join(tools, "go"))
 		env := actionStepEnv(a, step, nil)
 		env["PATH"], env["RUNNER_TEMP"], env["GITHUB_PATH"] = tools, t.TempDir(), filepath.Join(t.TempDir(), "p")
+		env["GITHUB_ACTION_PATH"] = actionDir(t)
 		out, err := runScript(t, step.Run, env)
 		if err == nil || !strings.Contains(out, "::error::") {
 			t.Errorf("err %v, output %q; want a workflow error", err, out)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keylessci/keyless/internal/iam"
 	"github.com/keylessci/keyless/internal/server"
+	"github.com/keylessci/keyless/internal/store"
 )
 
 func newAdminCmd() *cobra.Command {
@@ -26,28 +27,54 @@ A secret is shown once, at creation; keyless keeps it only sealed with the
 master key. A running server may accept a deleted key for up to 30 seconds.`,
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "./keyless-data", "data directory")
+	initFlag := addInitFlag(cmd)
+	var configFile string
+	var issuerURLs []string
+	cmd.PersistentFlags().StringVar(&configFile, "config", "", "the YAML configuration keyless serve uses (its data dir and issuers)")
+	cmd.PersistentFlags().StringArrayVar(&issuerURLs, "issuer-url", nil, "an issuer URL keyless serve is given (repeatable; names issuers as serve does: default, issuer-2, ...)")
 
-	open := func(cmd *cobra.Command) (*iam.KeyManager, func(), error) {
+	// config is the configuration as keyless serve builds it from the
+	// same --config, environment, --data and --issuer-url.
+	config := func(cmd *cobra.Command) (server.Config, error) {
 		cfg := server.Defaults()
-		_ = cfg.ApplyEnv(os.Getenv)
+		if configFile != "" {
+			if err := cfg.LoadFile(configFile); err != nil {
+				return cfg, err
+			}
+		}
+		if err := cfg.ApplyEnv(os.Getenv); err != nil {
+			return cfg, err
+		}
 		if cmd.Flags().Changed("data") {
 			cfg.Data = data
 		}
-		st, master, err := server.OpenData(cmd.Context(), cfg, os.Getenv, rand.Reader)
-		if err != nil {
-			return nil, nil, err
+		for _, u := range issuerURLs {
+			cfg.AddIssuerURL(u)
 		}
+		return cfg, nil
+	}
+
+	open := func(cmd *cobra.Command) (*iam.KeyManager, store.Store, func(), error) {
+		cfg, err := config(cmd)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		d, err := server.OpenData(cmd.Context(), cfg, os.Getenv, rand.Reader, *initFlag)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		st, master := d.Store, d.Master
 		acct, err := server.AccountID(cmd.Context(), st, cfg.AccountID, rand.Reader)
 		if err != nil {
 			st.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		km, err := iam.NewKeyManager(iam.KeyManagerOptions{Store: st, Master: master, Account: acct, Now: time.Now, Rand: rand.Reader})
 		if err != nil {
 			st.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return km, func() { st.Close() }, nil
+		return km, st, func() { st.Close() }, nil
 	}
 
 	var name, kind, scope, output string
@@ -56,11 +83,20 @@ master key. A running server may accept a deleted key for up to 30 seconds.`,
 		Short: "Create a key and print its secret once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			km, done, err := open(cmd)
+			km, st, done, err := open(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
+			if kind == iam.KindIssuerClient && scope != "" {
+				cfg, err := config(cmd)
+				if err != nil {
+					return err
+				}
+				if err := checkIssuerScope(cmd.Context(), cfg, st.KeyMaterial(), scope); err != nil {
+					return err
+				}
+			}
 			k, err := km.Create(cmd.Context(), name, kind, scope)
 			if err != nil {
 				return err
@@ -79,7 +115,7 @@ master key. A running server may accept a deleted key for up to 30 seconds.`,
 	}
 	create.Flags().StringVar(&name, "name", "admin", "user name shown in ARNs (arn:aws:iam::ACCOUNT:user/NAME)")
 	create.Flags().StringVar(&kind, "kind", iam.KindAdmin, "admin, or issuer-client (may only mint ID tokens for --scope)")
-	create.Flags().StringVar(&scope, "scope", "", "for issuer-client keys: the issuer id it may mint for")
+	create.Flags().StringVar(&scope, "scope", "", "for issuer-client keys: the id of the issuer it may mint for (one the server runs: see --config, --issuer-url)")
 	create.Flags().StringVar(&output, "output", "env", "env or json")
 
 	list := &cobra.Command{
@@ -87,7 +123,7 @@ master key. A running server may accept a deleted key for up to 30 seconds.`,
 		Short: "List keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			km, done, err := open(cmd)
+			km, _, done, err := open(cmd)
 			if err != nil {
 				return err
 			}
@@ -98,6 +134,9 @@ master key. A running server may accept a deleted key for up to 30 seconds.`,
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ACCESS KEY ID\tNAME\tKIND\tSCOPE\tCREATED\tLAST USED")
+			if row := bootstrapRow(os.Getenv); row != "" {
+				fmt.Fprintln(tw, row)
+			}
 			for _, k := range ks {
 				last := "-"
 				if !k.LastUsedDate.IsZero() {
@@ -113,7 +152,7 @@ master key. A running server may accept a deleted key for up to 30 seconds.`,
 		Short: "Delete a key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			km, done, err := open(cmd)
+			km, _, done, err := open(cmd)
 			if err != nil {
 				return err
 			}

@@ -45,8 +45,12 @@ environment files. Under GitHub Actions the secret key and session token are
 masked in the log first.
 
 Transient failures (IDPCommunicationError, Throttling, 5xx, network) are
-retried with backoff; other errors are reported with the AWS code, the
-token's (unverified) claims and a hint.`,
+retried with backoff (5 attempts in all, or $AWS_MAX_ATTEMPTS); other errors
+are reported in a few lines: the AWS code and one reason (decoded when the
+AWS credentials in the environment may call sts:DecodeAuthorizationMessage),
+the token's (unverified) claims and a hint for the cause. AWS credentials are
+only taken from the environment or the profile given (AWS_PROFILE), never
+from EC2 instance metadata.`,
 		Example: `  # CircleCI, into a profile
   keyless assume --role-arn arn:aws:iam::123456789012:role/ci-deploy --profile ci
 
@@ -113,6 +117,7 @@ token's (unverified) claims and a hint.`,
 	f.BoolVar(&opts.OutputCredentials, "output-credentials", false, "with --github-output, also output aws-access-key-id, aws-secret-access-key and aws-session-token")
 	f.BoolVar(&opts.CircleCIBashEnv, "circleci-bash-env", false, "append AWS_* exports to CircleCI's $BASH_ENV")
 	f.BoolVar(&opts.MaskAccountID, "mask-account-id", false, "under GitHub Actions, also mask the account id in the log")
+	f.StringVar(&opts.CABundle, "ca-bundle", "", "PEM file of the CA certificates to trust for the STS endpoint instead of the system's (default $AWS_CA_BUNDLE)")
 	f.StringVar(&opts.CacheDir, "cache-dir", "", "directory of the credential-process cache")
 	f.BoolVar(&quiet, "quiet", false, "print warnings and errors only")
 	cmd.MarkFlagsMutuallyExclusive("token-file", "token-env")

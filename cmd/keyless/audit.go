@@ -93,6 +93,12 @@ run or the trail could not be authenticated (the reason is printed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			auditDir, dataDir := locateTrail(args[0], data)
+			if dataDir != "" {
+				// Reading an absent store would create an empty one.
+				if err := server.RequireStore(dataDir); err != nil {
+					return &exitError{2, err}
+				}
+			}
 			master, err := verifyMasterKey(masterKey, dataDir)
 			if err != nil {
 				return &exitError{2, err}
@@ -164,14 +170,19 @@ run or the trail could not be authenticated (the reason is printed).`,
 
 // verifyMasterKey finds the master key that authenticates a trail's head:
 // KEYLESS_MASTER_KEY, the flag, KEYLESS_MASTER_KEY_FILE, then the data
-// dir's master.key. nil when there is none.
+// dir's master.key (the variable and a key file that is there must agree).
+// nil when there is none.
 func verifyMasterKey(flagFile, dataDir string) (*keyring.Master, error) {
-	if v := os.Getenv("KEYLESS_MASTER_KEY"); v != "" {
-		return keyring.LoadMaster(v, "", false, nil)
-	}
 	file := flagFile
 	if file == "" {
 		file = os.Getenv("KEYLESS_MASTER_KEY_FILE")
+	}
+	if v := os.Getenv("KEYLESS_MASTER_KEY"); v != "" {
+		// A key file that is also there must agree with the variable.
+		if file == "" && dataDir != "" {
+			file = server.MasterKeyPath(dataDir)
+		}
+		return keyring.LoadMaster(v, file, false, nil)
 	}
 	if file != "" {
 		return keyring.LoadMaster("", file, false, nil)
@@ -198,6 +209,9 @@ start begins a new trail in an empty DATA/audit. It prints the head it forgot.
 It refuses while DATA/audit still holds a trail. Stop keyless serve first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := server.RequireStore(args[0]); err != nil {
+				return &exitError{2, err}
+			}
 			old, err := server.ResetAuditHead(cmd.Context(), args[0])
 			if err != nil {
 				return &exitError{2, err}

@@ -34,6 +34,7 @@ type issuerFlags struct {
 	jwksMaxAge      time.Duration
 	publishInterval time.Duration
 	output          string
+	init            *bool
 }
 
 func newIssuerCmd() *cobra.Command {
@@ -62,6 +63,7 @@ server sharing the directory picks up their changes within a minute.`,
 	f.DurationVar(&o.jwksMaxAge, "jwks-max-age", 0, "Cache-Control max-age of the JWKS (default 1h)")
 	f.DurationVar(&o.publishInterval, "publish-interval", 0, "longest time between two 'issuer publish' runs when the issuer is served as static files")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	o.init = addInitFlag(cmd)
 	cmd.AddCommand(newIssuerRotateCmd(o), newIssuerPublishCmd(o), newIssuerKeysCmd(o))
 	return cmd
 }
@@ -126,10 +128,11 @@ func (o *issuerFlags) open(cmd *cobra.Command) (*issuer.Service, func(), error) 
 	}
 	ctx := cmd.Context()
 	o.id = ic.ID // the commands act on the issuer the configuration selected
-	st, master, err := server.OpenData(ctx, cfg, os.Getenv, rand.Reader)
+	d, err := server.OpenData(ctx, cfg, os.Getenv, rand.Reader, *o.init)
 	if err != nil {
 		return nil, nil, err
 	}
+	st, master := d.Store, d.Master
 	svc, err := issuer.New(issuer.Options{
 		Keys: st.KeyMaterial(), Master: master, Issuers: []issuer.Config{ic},
 		Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),

@@ -11,6 +11,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `keyless version` prints (version.go).
+	root.Version = versionText(readBuildInfo())
+	root.SetVersionTemplate("{{.Version}}\n")
 	// Each command lives in its own file and registers here.
 	root.AddCommand(
 		newDemoCmd(),
@@ -21,6 +24,8 @@ func newRootCmd() *cobra.Command {
 		newIssuerCmd(),
 		newTokenCmd(),
 		newSTSCmd(),
+		newVersionCmd(),
+		newHealthcheckCmd(),
 	)
 	return root
 }

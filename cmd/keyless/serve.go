@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +24,7 @@ func newServeCmd() *cobra.Command {
 		loopback   bool
 		logFormat  string
 		logLevel   string
+		printCfg   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -38,49 +41,69 @@ errors), then KEYLESS_* environment variables, then flags.
 The bootstrap administrator is KEYLESS_ADMIN_ACCESS_KEY_ID and
 KEYLESS_ADMIN_SECRET_ACCESS_KEY; 'keyless admin create-key' makes more.
 SIGTERM or Ctrl-C stops accepting, finishes in-flight requests, seals the
-audit trail and exits 0.`,
+audit trail and exits 0. SIGHUP re-reads the configuration and the TLS
+certificate and key files: log.level and the certificate change at once;
+other changed settings are logged as needing a restart. A file that does not
+load is logged and the running configuration or certificate kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := server.Defaults()
-			if configFile != "" {
-				if err := cfg.LoadFile(configFile); err != nil {
-					return err
+			// Before anything else: Go's default for SIGHUP is to exit.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			// effective builds the configuration: at start, and again on
+			// SIGHUP (see server.Reload for what a reload can change).
+			effective := func() (server.Config, error) {
+				cfg := server.Defaults()
+				if configFile != "" {
+					if err := cfg.LoadFile(configFile); err != nil {
+						return cfg, err
+					}
 				}
+				if err := cfg.ApplyEnv(os.Getenv); err != nil {
+					return cfg, err
+				}
+				f := cmd.Flags()
+				if f.Changed("listen") {
+					cfg.Listen = listen
+				}
+				if f.Changed("data") {
+					cfg.Data = data
+				}
+				if f.Changed("account-id") {
+					cfg.AccountID = account
+				}
+				if f.Changed("region") {
+					cfg.Region = region
+				}
+				for _, u := range issuerURLs {
+					cfg.AddIssuerURL(u)
+				}
+				if f.Changed("allow-loopback-http-issuers") {
+					cfg.AllowLoopbackHTTPIssuers = loopback
+				}
+				if f.Changed("log-format") {
+					cfg.Log.Format = logFormat
+				}
+				if f.Changed("log-level") {
+					cfg.Log.Level = logLevel
+				}
+				if err := cfg.Validate(); err != nil {
+					return cfg, fmt.Errorf("configuration: %w", err)
+				}
+				return cfg, nil
 			}
-			if err := cfg.ApplyEnv(os.Getenv); err != nil {
+			cfg, err := effective()
+			if err != nil {
 				return err
 			}
-			f := cmd.Flags()
-			if f.Changed("listen") {
-				cfg.Listen = listen
+			if printCfg {
+				return server.PrintConfig(cmd.OutOrStdout(), cfg, os.Getenv)
 			}
-			if f.Changed("data") {
-				cfg.Data = data
-			}
-			if f.Changed("account-id") {
-				cfg.AccountID = account
-			}
-			if f.Changed("region") {
-				cfg.Region = region
-			}
-			for _, u := range issuerURLs {
-				cfg.AddIssuerURL(u)
-			}
-			if f.Changed("allow-loopback-http-issuers") {
-				cfg.AllowLoopbackHTTPIssuers = loopback
-			}
-			if f.Changed("log-format") {
-				cfg.Log.Format = logFormat
-			}
-			if f.Changed("log-level") {
-				cfg.Log.Level = logLevel
-			}
-			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("configuration: %w", err)
-			}
-			logger := newLogger(cmd.ErrOrStderr(), cfg.Log.Format, cfg.Log.Level)
+			level := new(slog.LevelVar)
+			logger := newLogger(cmd.ErrOrStderr(), cfg.Log.Format, cfg.Log.Level, level)
 			tuneGC()
-			srv, err := server.New(cmd.Context(), cfg, server.Options{Logger: logger})
+			srv, err := server.New(cmd.Context(), cfg, server.Options{Logger: logger, LogLevel: level, Build: readBuildInfo()})
 			if err != nil {
 				return err
 			}
@@ -88,6 +111,7 @@ audit trail and exits 0.`,
 				srv.Close()
 				return err
 			}
+			go reloadOnHangup(cmd.Context(), hup, srv, logger, effective)
 			return srv.Serve(cmd.Context())
 		},
 	}
@@ -101,11 +125,13 @@ audit trail and exits 0.`,
 	f.BoolVar(&loopback, "allow-loopback-http-issuers", false, "accept http:// OIDC providers on loopback hosts (127.0.0.0/8, [::1], localhost), with a port")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.BoolVar(&printCfg, "print-config", false, "print the effective configuration (defaults, --config, KEYLESS_* variables, flags) as YAML, secrets masked, and exit")
 	return cmd
 }
 
-func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) *slog.Logger {
-	var lv slog.Level
+// newLogger builds the server's logger; its level lives in lv, so that a
+// reload can change it.
+func newLogger(w interface{ Write([]byte) (int, error) }, format, level string, lv *slog.LevelVar) *slog.Logger {
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "text" {

@@ -19,6 +19,7 @@ func newSTSCmd() *cobra.Command {
 		Short: "Manage the keys that seal session tokens",
 	}
 	cmd.PersistentFlags().StringVar(&data, "data", "./keyless-data", "data directory")
+	initFlag := addInitFlag(cmd)
 	var revoke bool
 	rotate := &cobra.Command{
 		Use:   "rotate-session-key",
@@ -33,14 +34,17 @@ once when they meet a token sealed with a key they do not know).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := server.Defaults()
-			_ = cfg.ApplyEnv(os.Getenv)
+			if err := cfg.ApplyEnv(os.Getenv); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("data") {
 				cfg.Data = data
 			}
-			st, master, err := server.OpenData(cmd.Context(), cfg, os.Getenv, rand.Reader)
+			d, err := server.OpenData(cmd.Context(), cfg, os.Getenv, rand.Reader, *initFlag)
 			if err != nil {
 				return err
 			}
+			st, master := d.Store, d.Master
 			defer st.Close()
 			m, err := sts.NewRingManager(cmd.Context(), st.KeyMaterial(), master, time.Now, rand.Reader, 0)
 			if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 
+	"github.com/keylessci/keyless/internal/ciauth"
 	"github.com/keylessci/keyless/internal/issuer"
 )
 
@@ -24,13 +27,16 @@ func newTokenCmd() *cobra.Command {
 func newTokenMintCmd() *cobra.Command {
 	var (
 		endpoint, audience, subject, profile, issuerID, lifetime, region, output string
+		caBundle                                                                 string
 		claims                                                                   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "mint",
 		Short: "Ask the built-in issuer for a signed ID token; prints the JWT alone on stdout",
 		Long: `Ask a keyless server's built-in OIDC issuer for a signed ID token and print the
-JWT alone on stdout (--output json prints the whole answer).
+JWT alone on stdout (--output json prints the whole answer). On a terminal the
+token is followed by a newline; redirected to a file or a pipe it is not, so
+'keyless token mint ... > tok.jwt' writes exactly the token.
 
 The request is signed with SigV4 (service sts) using credentials found the way
 the AWS CLI finds them: an administrator key, or an issuer-client key, which
@@ -63,29 +69,29 @@ Examples:
 				endpoint = os.Getenv("AWS_ENDPOINT_URL")
 			}
 			if endpoint == "" {
-				return fmt.Errorf("no server: give --endpoint-url or set AWS_ENDPOINT_URL_STS")
+				return usageErrorf("no server: give --endpoint-url or set AWS_ENDPOINT_URL_STS")
 			}
 			if output != "token" && output != "json" {
-				return fmt.Errorf("--output must be token or json")
+				return usageErrorf("--output must be token or json")
 			}
 			req := issuer.MintRequest{Profile: profile, Audience: audience, Subject: subject}
 			if lifetime != "" {
 				d, err := tokenLifetimeFlag(lifetime)
 				if err != nil {
-					return err
+					return exitCode(exitUsage, err)
 				}
 				req.Lifetime = d
 			}
 			for _, arg := range claims {
 				k, v, err := issuer.ParseClaimFlag(arg)
 				if err != nil {
-					return err
+					return exitCode(exitUsage, err)
 				}
 				if req.Claims == nil {
 					req.Claims = map[string]any{}
 				}
 				if _, dup := req.Claims[k]; dup {
-					return fmt.Errorf("--claim %s given twice", k)
+					return usageErrorf("--claim %s given twice", k)
 				}
 				req.Claims[k] = v
 			}
@@ -93,13 +99,30 @@ Examples:
 			if region != "" {
 				opts = append(opts, config.WithRegion(region))
 			}
-			awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+			// The token endpoint is called with its own HTTP client: give it
+			// the CA bundle the SDK would use (--ca-bundle, AWS_CA_BUNDLE).
+			bundle := ciauth.CABundlePath(caBundle, os.Getenv)
+			httpClient, err := ciauth.CABundleClient(bundle, 30*time.Second)
 			if err != nil {
-				return fmt.Errorf("AWS configuration: %w", err)
+				return err
+			}
+			if caBundle != "" {
+				// And to the SDK's own calls (credential providers that
+				// fetch over HTTPS); AWS_CA_BUNDLE it reads by itself.
+				pem, err := os.ReadFile(caBundle)
+				if err != nil {
+					return fmt.Errorf("--ca-bundle: %w", err)
+				}
+				opts = append(opts, config.WithCustomCABundle(bytes.NewReader(pem)))
+			}
+			awsCfg, err := mintConfig(ctx, opts...)
+			if err != nil {
+				return err
 			}
 			client := &issuer.Client{
-				Endpoint: endpoint,
-				Sign:     issuer.SigV4Signer(awsCfg.Credentials, awsCfg.Region, time.Now),
+				Endpoint:   endpoint,
+				HTTPClient: httpClient,
+				Sign:       issuer.SigV4Signer(awsCfg.Credentials, awsCfg.Region, time.Now),
 			}
 			resp, err := client.Mint(ctx, issuerID, req)
 			if err != nil {
@@ -108,8 +131,7 @@ Examples:
 			if output == "json" {
 				return issuerWriteJSON(cmd.OutOrStdout(), resp)
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), resp.Token)
-			return err
+			return writeToken(cmd.OutOrStdout(), resp.Token)
 		},
 	}
 	f := cmd.Flags()
@@ -122,7 +144,32 @@ Examples:
 	f.StringVar(&lifetime, "lifetime", "", "token lifetime, e.g. 15m or 900 (seconds) (default: the issuer's, 1h)")
 	f.StringVar(&region, "region", "", "SigV4 signing region (default: from the AWS configuration, else us-east-1)")
 	f.StringVar(&output, "output", "token", "token (the JWT alone) or json (the whole answer)")
+	f.StringVar(&caBundle, "ca-bundle", "", "PEM file of the CA certificates to trust for the server's TLS certificate instead of the system's (default $AWS_CA_BUNDLE)")
 	return cmd
+}
+
+// writeToken prints the JWT alone. On a terminal it ends the line, for the
+// prompt; anywhere else (a file, a pipe, $(...)) it writes the token and
+// nothing more, so `keyless token mint > tok.jwt` makes a file that every
+// consumer reads as the token, AWS_WEB_IDENTITY_TOKEN_FILE included.
+func writeToken(w io.Writer, token string) error {
+	if isTerminal(w) {
+		token += "\n"
+	}
+	_, err := io.WriteString(w, token)
+	return err
+}
+
+// isTerminal reports whether w is a character device (a terminal), from
+// its file mode: no ioctl, no dependency. /dev/null counts as one too,
+// which is harmless there.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // tokenLifetimeFlag reads a duration ("15m") or whole seconds ("900").

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // AWS bounds DurationSeconds to 900..43200 (the role's MaxSessionDuration
@@ -46,6 +45,12 @@ type Options struct {
 	OutputCredentials bool
 	CircleCIBashEnv   bool // append exports to $BASH_ENV
 	MaskAccountID     bool // under GitHub Actions, mask the account id too
+
+	// CABundle is a PEM file of the CA certificates trusted for the STS
+	// endpoint (a keyless server with a private CA), instead of the
+	// system's; else $AWS_CA_BUNDLE. It does not apply to the CI's own
+	// token endpoints (GitHub Actions, Buildkite).
+	CABundle string
 
 	CacheDir      string        // credential-process cache; DefaultCacheDir when empty
 	RefreshMargin time.Duration // DefaultRefreshMargin when zero
@@ -209,6 +214,9 @@ func Assume(ctx context.Context, opts Options, rt Runtime) error {
 	if err != nil {
 		return err
 	}
+	if opts.Backoff, err = backoffFromEnv(opts.Backoff, rt.Env); err != nil {
+		return err
+	}
 	if opts.SessionName != "" && p.sessionName != opts.SessionName {
 		rt.Logger.Warn("session name changed to fit AWS's rules ([\\w+=,.@-], 2-64 characters)",
 			"requested", opts.SessionName, "used", p.sessionName)
@@ -221,9 +229,15 @@ func Assume(ctx context.Context, opts Options, rt Runtime) error {
 	if err != nil {
 		return err
 	}
+	stsClient := rt.HTTPClient
+	if bundle := CABundlePath(opts.CABundle, rt.Env.Get); bundle != "" {
+		if stsClient, err = CABundleClient(bundle, 0); err != nil {
+			return err
+		}
+	}
 	x := &Exchanger{
 		Endpoint: p.endpoint, Region: p.region,
-		HTTPClient: rt.HTTPClient, Backoff: opts.Backoff, Rand: rt.Rand, Sleep: rt.Sleep,
+		HTTPClient: stsClient, Backoff: opts.Backoff, Rand: rt.Rand, Sleep: rt.Sleep,
 		Logger: rt.Logger, DecodeCredentials: rt.DecodeCredentials,
 	}
 	req := ExchangeRequest{RoleARN: p.roleARN, SessionName: p.sessionName, Duration: p.duration}
@@ -347,17 +361,15 @@ func credentialProcess(ctx context.Context, opts Options, rt Runtime, p plan, sr
 	return err
 }
 
-// DefaultDecodeCredentials finds credentials the way the AWS CLI does
-// (environment, shared files, SSO, instance roles), lazily: nothing is
+// DefaultDecodeCredentials finds the credentials the user gave the way the
+// AWS CLI does (environment, AWS_PROFILE and the shared files, SSO), never
+// from EC2 instance metadata (LoadExplicitConfig), lazily: nothing is
 // looked up unless an encoded authorization message needs decoding.
 func DefaultDecodeCredentials() aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		cfg, err := config.LoadDefaultConfig(ctx)
+		cfg, err := LoadExplicitConfig(ctx)
 		if err != nil {
 			return aws.Credentials{}, err
-		}
-		if cfg.Credentials == nil {
-			return aws.Credentials{}, errors.New("no AWS credentials in the environment")
 		}
 		return cfg.Credentials.Retrieve(ctx)
 	})

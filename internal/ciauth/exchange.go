@@ -1,20 +1,16 @@
 package ciauth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -243,7 +239,9 @@ func retryable(err error) bool {
 		return true
 	}
 	if _, ok := errors.AsType[*smithyhttp.RequestSendError](err); ok {
-		return true
+		// A certificate that does not verify, or https:// to a plain
+		// HTTP server, fails the same way every time.
+		return tlsCause(err) == ""
 	}
 	return false
 }
@@ -253,11 +251,9 @@ func retryable(err error) bool {
 func summarize(err error, tok string) string {
 	var s string
 	if ae, ok := errors.AsType[smithy.APIError](err); ok {
-		s = ae.ErrorCode() + ": " + ae.ErrorMessage()
-	} else if se, ok := errors.AsType[*smithyhttp.RequestSendError](err); ok {
-		s = se.Err.Error()
+		s = ae.ErrorCode() + ": " + withoutEncodedMessage(ae.ErrorMessage())
 	} else {
-		s = err.Error()
+		s = transportReason(err)
 	}
 	return redact(s, tok)
 }
@@ -269,162 +265,16 @@ func redact(s, secret string) string {
 	return strings.ReplaceAll(s, secret, "[redacted token]")
 }
 
-// ExchangeError is a failed exchange, with what the user needs to fix it.
-type ExchangeError struct {
-	Code       string // AWS error code; "" when no AWS answer was received
-	Message    string // AWS error message (or the transport failure)
-	StatusCode int
-	RequestID  string
-	Attempts   int
-	Endpoint   string
-	RoleARN    string
-	Source     string  // where the token came from
-	Claims     *Claims // the token's claims, unverified, when it is a JWT
-	// Explanation is the decoded authorization failure message, when there
-	// was one and it could be decoded.
-	Explanation string
-	Hint        string
-	Err         error
-}
-
-func (e *ExchangeError) Error() string {
-	var b strings.Builder
-	if e.Code != "" {
-		fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
-	} else {
-		fmt.Fprintf(&b, "calling STS failed: %s", e.Message)
-	}
-	fmt.Fprintf(&b, "\n  role:  %s", e.RoleARN)
-	fmt.Fprintf(&b, "\n  token: from %s", e.Source)
-	if e.Claims != nil {
-		fmt.Fprintf(&b, "; unverified claims %s", e.Claims)
-	}
-	fmt.Fprintf(&b, "\n  sts:   %s", e.Endpoint)
-	var meta []string
-	if e.StatusCode != 0 {
-		meta = append(meta, fmt.Sprintf("HTTP %d", e.StatusCode))
-	}
-	if e.RequestID != "" {
-		meta = append(meta, "request id "+e.RequestID)
-	}
-	meta = append(meta, plural(e.Attempts, "attempt"))
-	fmt.Fprintf(&b, " (%s)", strings.Join(meta, ", "))
-	if e.Explanation != "" {
-		fmt.Fprintf(&b, "\n  explanation (decoded authorization message):\n%s", indent(e.Explanation, "    "))
-	}
-	if e.Hint != "" {
-		fmt.Fprintf(&b, "\n  hint: %s", e.Hint)
-	}
-	return b.String()
-}
-
-func (e *ExchangeError) Unwrap() error { return e.Err }
-
-// Retryable reports whether the failure was of a kind worth retrying (the
-// attempts then ran out).
-func (e *ExchangeError) Retryable() bool { return retryable(e.Err) }
-
-func plural(n int, s string) string {
-	if n == 1 {
-		return "1 " + s
-	}
-	return fmt.Sprintf("%d %ss", n, s)
-}
-
-func indent(s, pre string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i, l := range lines {
-		lines[i] = pre + l
-	}
-	return strings.Join(lines, "\n")
-}
-
-var encodedMessageRE = regexp.MustCompile(`Encoded authorization failure message:\s*([A-Za-z0-9_\-+/=.~]+)`)
-
-// EncodedAuthorizationMessage extracts the blob of an "Encoded
-// authorization failure message: <blob>" error message, or "".
-func EncodedAuthorizationMessage(msg string) string {
-	if m := encodedMessageRE.FindStringSubmatch(msg); m != nil {
-		return m[1]
-	}
-	return ""
-}
-
-func (x *Exchanger) explain(ctx context.Context, err error, tok string, src TokenSource, req ExchangeRequest, attempts int) error {
-	e := &ExchangeError{
-		Attempts: attempts,
-		Endpoint: x.EndpointDescription(),
-		RoleARN:  req.RoleARN,
-		Source:   src.Describe(),
-		Err:      err,
-	}
-	if ae, ok := errors.AsType[smithy.APIError](err); ok {
-		e.Code, e.Message = ae.ErrorCode(), redact(ae.ErrorMessage(), tok)
-	} else {
-		e.Message = summarize(err, tok)
-	}
-	e.StatusCode = httpStatus(err)
-	if re, ok := errors.AsType[*awshttp.ResponseError](err); ok {
-		e.RequestID = re.ServiceRequestID()
-	}
-	if c, perr := ParseClaims(tok); perr == nil {
-		e.Claims = &c
-	}
-
-	if blob := EncodedAuthorizationMessage(e.Message); blob != "" {
-		howTo := "decode it with: aws sts decode-authorization-message --encoded-message " + blob
-		if x.Endpoint != "" {
-			howTo += " --endpoint-url " + x.Endpoint
-		}
-		howTo += " (needs credentials allowed sts:DecodeAuthorizationMessage)"
-		if x.DecodeCredentials == nil {
-			e.Hint = howTo
-		} else if text, derr := x.decode(ctx, blob); derr != nil {
-			e.Hint = "could not decode the authorization message with the credentials in the environment (" + summarize(derr, tok) + "); " + howTo
-		} else {
-			e.Explanation = redact(text, tok)
-		}
-	}
-	if e.Hint == "" {
-		e.Hint = hintFor(e, src)
-	}
-	return e
-}
-
-// hintFor suggests the usual fix for a code.
-func hintFor(e *ExchangeError, src TokenSource) string {
-	switch e.Code {
-	case codeAccessDenied:
-		return "the role's trust policy did not accept this token: compare its Principal.Federated (the OIDC provider for iss) and its sub/aud conditions with the claims above"
-	case codeInvalidToken:
-		return "the token was refused before the trust policy: check that the role's account has an OIDC provider for the token's iss whose client IDs include its aud"
-	case codeExpiredToken:
-		if !src.Refreshable() {
-			return "the token from " + src.Describe() + " cannot be refreshed; run the exchange earlier in the job (CircleCI tokens last one hour), or use a source that re-requests tokens"
-		}
-		return "the CI system issued an expired token; check the clocks of the CI runner and of the STS server"
-	case codeIDPCommunication, codeThrottling:
-		return "a transient failure persisted over all attempts; retry the job"
-	case "":
-		return "no answer from STS: check the endpoint (--endpoint-url, AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL) and that this runner can reach it"
-	}
-	return ""
-}
-
-// decode calls sts:DecodeAuthorizationMessage (signed with
-// DecodeCredentials) and pretty-prints the JSON it holds.
-func (x *Exchanger) decode(ctx context.Context, blob string) (string, error) {
+// decode calls sts:DecodeAuthorizationMessage, signed with creds, and
+// returns the decoded message (JSON).
+func (x *Exchanger) decode(ctx context.Context, creds aws.Credentials, blob string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	out, err := x.client(aws.NewCredentialsCache(x.DecodeCredentials)).DecodeAuthorizationMessage(ctx,
+	static := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	out, err := x.client(static).DecodeAuthorizationMessage(ctx,
 		&sts.DecodeAuthorizationMessageInput{EncodedMessage: aws.String(blob)})
 	if err != nil {
 		return "", err
 	}
-	msg := aws.ToString(out.DecodedMessage)
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, []byte(msg), "", "  ") == nil {
-		return pretty.String(), nil
-	}
-	return msg, nil
+	return aws.ToString(out.DecodedMessage), nil
 }

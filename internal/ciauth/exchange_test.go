@@ -228,7 +228,7 @@ func TestExchangeDecodesAuthorizationMessage(t *testing.T) {
 		if len(fake.decodes) != 1 || fake.decodes[0].Get("EncodedMessage") != blob {
 			t.Fatalf("decode calls %v", fake.decodes)
 		}
-		for _, want := range []string{`"expected": "repo:acme/web:ref:refs/heads/main"`, `"actual": "repo:acme/web:pull_request"`} {
+		for _, want := range []string{`"expected":"repo:acme/web:ref:refs/heads/main"`, `"actual":"repo:acme/web:pull_request"`} {
 			if !strings.Contains(xe.Explanation, want) || !strings.Contains(err.Error(), want) {
 				t.Errorf("explanation lacks %s:\n%s", want, err)
 			}
@@ -236,14 +236,18 @@ func TestExchangeDecodesAuthorizationMessage(t *testing.T) {
 		if strings.Contains(err.Error(), "decoder-secret") {
 			t.Error("error leaks the decoding secret key")
 		}
+		// Decoded: one line, and the blob is not repeated.
+		if strings.Contains(err.Error(), blob) || strings.Count(xe.Explanation, "\n") != 0 {
+			t.Errorf("decoded error repeats the blob or spans lines:\n%s", err)
+		}
 	})
 	t.Run("without credentials", func(t *testing.T) {
 		fake := newFake()
 		x, _ := newTestExchanger(t, fake, constRand(0))
 		_, err := x.Exchange(context.Background(), &staticToken{toks: []string{"tok-x"}}, ExchangeRequest{RoleARN: testRole, SessionName: "s"})
 		want := "aws sts decode-authorization-message --encoded-message " + blob + " --endpoint-url " + x.Endpoint
-		if err == nil || !strings.Contains(err.Error(), want) || len(fake.decodes) != 0 {
-			t.Errorf("err = %v, want the hint %q", err, want)
+		if err == nil || !strings.Contains(err.Error(), want) || len(fake.decodes) != 0 || strings.Count(err.Error(), blob) != 1 {
+			t.Errorf("err = %v, want the hint %q (the blob once)", err, want)
 		}
 	})
 	t.Run("credentials that fail", func(t *testing.T) {
@@ -253,8 +257,8 @@ func TestExchangeDecodesAuthorizationMessage(t *testing.T) {
 			return aws.Credentials{}, errors.New("no credentials here")
 		})
 		_, err := x.Exchange(context.Background(), &staticToken{toks: []string{"tok-x"}}, ExchangeRequest{RoleARN: testRole, SessionName: "s"})
-		if err == nil || !strings.Contains(err.Error(), "could not decode") || !strings.Contains(err.Error(), "decode-authorization-message") {
-			t.Errorf("err = %v", err)
+		if err == nil || !strings.Contains(err.Error(), "could not be loaded") || strings.Count(err.Error(), blob) != 1 {
+			t.Errorf("err = %v, want the decode command once and why it did not decode", err)
 		}
 	})
 }

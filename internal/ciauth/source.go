@@ -369,7 +369,7 @@ func DetectSource(cfg SourceConfig) (TokenSource, error) {
 	}
 	switch ci {
 	case CICircleCI:
-		return nil, fmt.Errorf("%w: CircleCI gave this job no OIDC token (neither CIRCLE_OIDC_TOKEN_V2 nor CIRCLE_OIDC_TOKEN is set); see CircleCI's \"OpenID Connect tokens\" documentation for which jobs receive one", ErrNoToken)
+		return nil, fmt.Errorf("%w: CircleCI gave this job no OIDC token (neither CIRCLE_OIDC_TOKEN_V2 nor CIRCLE_OIDC_TOKEN is set): CircleCI gives one only to jobs that run with a context or with OIDC enabled; add a context to the job in the workflow (an empty one will do), and for forked pull requests turn on \"Pass secrets to builds from forked pull requests\"", ErrNoToken)
 	case CIGitHubActions:
 		return nil, fmt.Errorf("%w: add `permissions: id-token: write` to the workflow or job", ErrGitHubNoIDToken)
 	case CIGitLab:

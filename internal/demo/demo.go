@@ -146,14 +146,29 @@ func Run(ctx context.Context, o Options) (err error) {
 	prefix := strings.TrimPrefix(issuerURL, "http://")
 	var providerARN string
 	if err := st.do("Register the issuer as an IAM OIDC identity provider (iam create-open-id-connect-provider)", func() (string, error) {
-		resp, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
-			Url: aws.String(issuerURL), ClientIDList: []string{orgID},
-		})
+		// A kept data dir holds the provider of an earlier run, on another
+		// loopback port: drop it, its issuer is gone.
+		removed, err := removeStaleProviders(ctx, iamc, issuerURL)
 		if err != nil {
 			return "", err
 		}
-		providerARN = aws.ToString(resp.OpenIDConnectProviderArn)
-		return "provider  " + providerARN + "\naudience  " + orgID + " (CircleCI's aud is the org id)", nil
+		note := ""
+		if removed > 0 {
+			note = fmt.Sprintf("\n(removed %d provider(s) of an earlier demo run in this data dir)", removed)
+		}
+		resp, err := iamc.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{
+			Url: aws.String(issuerURL), ClientIDList: []string{orgID},
+		})
+		switch {
+		case isCode(err, "EntityAlreadyExists"):
+			// An earlier run on the same port: the same provider.
+			providerARN = "arn:aws:iam::" + accountID + ":oidc-provider/" + strings.TrimPrefix(issuerURL, "http://")
+		case err != nil:
+			return "", err
+		default:
+			providerARN = aws.ToString(resp.OpenIDConnectProviderArn)
+		}
+		return "provider  " + providerARN + "\naudience  " + orgID + " (CircleCI's aud is the org id)" + note, nil
 	}); err != nil {
 		return err
 	}
@@ -174,17 +189,28 @@ func Run(ctx context.Context, o Options) (err error) {
   }]
 }`, providerARN, prefix+":aud", orgID, prefix+":sub", "org/"+orgID+"/project/"+projectID+"/user/*")
 	if err := st.do("Create the role "+roleName+", trusting only that project (StringLike on sub, as CircleCI documents)", func() (string, error) {
-		if _, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
+		note := ""
+		_, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
 			RoleName: aws.String(roleName), AssumeRolePolicyDocument: aws.String(trust), MaxSessionDuration: aws.Int32(3600),
 			Description: aws.String("Deploys " + projectName + " from CircleCI"),
-		}); err != nil {
+		})
+		switch {
+		case isCode(err, "EntityAlreadyExists"):
+			// A kept data dir from an earlier run: trust this run's provider.
+			if _, err := iamc.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+				RoleName: aws.String(roleName), PolicyDocument: aws.String(trust),
+			}); err != nil {
+				return "", err
+			}
+			note = "\n(the role existed from an earlier demo run: its trust policy now names this run's provider)"
+		case err != nil:
 			return "", err
 		}
 		perm := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::` + projectName + `-artifacts/*"}]}`
 		if _, err := iamc.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String("artifacts"), PolicyDocument: aws.String(perm)}); err != nil {
 			return "", err
 		}
-		return "role      " + roleARN + "\ntrust     sub like org/" + orgID + "/project/" + projectID + "/user/*\npolicy    s3:GetObject, s3:PutObject on " + projectName + "-artifacts/*", nil
+		return "role      " + roleARN + "\ntrust     sub like org/" + orgID + "/project/" + projectID + "/user/*\npolicy    s3:GetObject, s3:PutObject on " + projectName + "-artifacts/*" + note, nil
 	}); err != nil {
 		return err
 	}
@@ -345,6 +371,38 @@ func Run(ctx context.Context, o Options) (err error) {
 	fmt.Fprintf(out, "\nDemo passed in %s. No long-term AWS key was used by the CI job.\n", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(out, "Next: keyless serve (README), keyless assume in your CI (integrations/), docs/migrate-ci.md.\n")
 	return nil
+}
+
+// isCode reports whether err is an AWS API error with this code.
+func isCode(err error, code string) bool {
+	ae, ok := errors.AsType[smithy.APIError](err)
+	return ok && ae.ErrorCode() == code
+}
+
+// removeStaleProviders deletes the demo's providers left by earlier runs in
+// a kept data dir: the same issuer path on another loopback port (every run
+// listens on a new one). It returns how many it deleted.
+func removeStaleProviders(ctx context.Context, c *iam.Client, issuerURL string) (int, error) {
+	list, err := c.ListOpenIDConnectProviders(ctx, &iam.ListOpenIDConnectProvidersInput{})
+	if err != nil {
+		return 0, err
+	}
+	current := strings.TrimPrefix(issuerURL, "http://")
+	path := current[strings.IndexByte(current, '/'):]
+	n := 0
+	for _, p := range list.OpenIDConnectProviderList {
+		arn := aws.ToString(p.Arn)
+		_, host, ok := strings.Cut(arn, ":oidc-provider/")
+		port, isDemo := strings.CutPrefix(strings.TrimSuffix(host, path), "127.0.0.1:")
+		if !ok || host == current || !isDemo || !strings.HasSuffix(host, path) || strings.Trim(port, "0123456789") != "" {
+			continue
+		}
+		if _, err := c.DeleteOpenIDConnectProvider(ctx, &iam.DeleteOpenIDConnectProviderInput{OpenIDConnectProviderArn: p.Arn}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // unverifiedClaims decodes a JWT's payload for display only.

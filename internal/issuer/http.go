@@ -212,41 +212,49 @@ type ErrorResponse struct {
 
 func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// counted is the issuer the request is counted for: the one named in
+	// the path until authorization resolves the caller's own.
+	counted := r.PathValue("id")
+	fail := func(e *awsquery.Error) {
+		s.countMint(counted, e.Code)
+		s.writeError(w, r, e)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			s.writeError(w, r, tooLarge("The request body is larger than %d bytes.", MaxRequestBytes))
+			fail(tooLarge("The request body is larger than %d bytes.", MaxRequestBytes))
 			return
 		}
-		s.writeError(w, r, malformed("The request body could not be read."))
+		fail(malformed("The request body could not be read."))
 		return
 	}
 	if s.auth == nil {
-		s.writeError(w, r, accessDenied(fmt.Errorf("%w: no authenticator configured", ErrScope), "This server's token endpoint is not enabled."))
+		fail(accessDenied(fmt.Errorf("%w: no authenticator configured", ErrScope), "This server's token endpoint is not enabled."))
 		return
 	}
 	caller, err := s.auth(r, body)
 	if err != nil {
-		s.writeError(w, r, awsquery.AsError(err))
+		fail(awsquery.AsError(err))
 		return
 	}
 	if caller == nil {
-		s.writeError(w, r, awsquery.Internal("", errors.New("issuer: authenticator returned no caller")))
+		fail(awsquery.Internal("", errors.New("issuer: authenticator returned no caller")))
 		return
 	}
 	id, aerr := s.authorize(caller, r.PathValue("id"))
 	if aerr != nil {
-		s.writeError(w, r, aerr)
+		fail(aerr)
 		return
 	}
+	counted = id
 	req, err := DecodeMintRequest(body)
 	if err != nil {
-		s.writeError(w, r, awsquery.AsError(err))
+		fail(awsquery.AsError(err))
 		return
 	}
 	tok, err := s.Mint(ctx, id, req)
 	if err != nil {
-		s.writeError(w, r, awsquery.AsError(err))
+		fail(awsquery.AsError(err))
 		return
 	}
 	if s.log.Enabled(ctx, slog.LevelInfo) {
@@ -260,7 +268,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 		KeyID: tok.KeyID, JTI: tok.JTI, IssuedAt: tok.IssuedAt, ExpiresAt: tok.ExpiresAt,
 	})
 	if err != nil {
-		s.writeError(w, r, awsquery.Internal("", err))
+		fail(awsquery.Internal("", err))
 		return
 	}
 	h := w.Header()
@@ -268,6 +276,7 @@ func (s *Service) serveToken(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store") // the body is a credential
 	h.Set("Content-Length", strconv.Itoa(len(out)))
+	s.countMint(id, OutcomeSuccess)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
 }

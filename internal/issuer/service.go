@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keylessci/keyless/internal/keyring"
 	"github.com/keylessci/keyless/internal/store"
 )
@@ -49,6 +51,9 @@ type Options struct {
 	// ClockSkew is the clock difference tolerated between nodes (default
 	// 1 min).
 	ClockSkew time.Duration
+	// Registerer receives the token endpoint's counters
+	// (keyless_issuer_mints_total); nil keeps them unregistered.
+	Registerer prometheus.Registerer
 }
 
 // Service is the built-in issuer: one or more issuers sharing a store.
@@ -64,6 +69,7 @@ type Service struct {
 	issuers map[string]*issuer
 	order   []*issuer
 	started atomic.Bool
+	metrics *mintMetrics
 }
 
 // issuer is one configured issuer and this node's view of its keys.
@@ -145,6 +151,15 @@ func New(opts Options) (*Service, error) {
 		s.issuers[c.ID] = is
 		s.order = append(s.order, is)
 	}
+	ids := make([]string, len(s.order))
+	for i, is := range s.order {
+		ids[i] = is.cfg.ID
+	}
+	m, err := newMintMetrics(opts.Registerer, ids)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
 	return s, nil
 }
 

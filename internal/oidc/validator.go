@@ -225,7 +225,8 @@ type Token struct {
 	JTI              string
 	// Roles is the https://aws.amazon.com/roles claim; nil when absent.
 	Roles []string
-	// SHA256 is the hex SHA-256 of the raw token, for the audit trail.
+	// SHA256 is the hex SHA-256 of the token as validated (after
+	// [TrimToken]), for the audit trail.
 	SHA256 string
 	// VerificationMethod says how the connection that fetched the key was
 	// verified: VerifiedByTrustStore, VerifiedByThumbprint or
@@ -258,8 +259,13 @@ func (t *Token) AuthorizeRole(roleARN string) (bool, error) {
 // string equality; it is called once, with the still unverified iss, and an
 // issuer it does not know is never contacted (a provider whose URL is not
 // exactly iss counts as unknown). Every failure is an *Error.
+//
+// Surrounding ASCII whitespace (space, tab, CR, LF) is removed first, as AWS
+// STS accepts a token read from a file that ends in a newline; see
+// [TrimToken]. Everything after that, the SHA256 recorded for the audit
+// trail included, is of the token as validated: the trimmed one.
 func (v *Validator) Validate(ctx context.Context, rawToken string, lookup func(iss string) (*Provider, bool)) (*Token, error) {
-	tok, err := v.validate(ctx, rawToken, lookup)
+	tok, err := v.validate(ctx, TrimToken(rawToken), lookup)
 	if err != nil {
 		v.metrics.validations.WithLabelValues(err.Code).Inc()
 		return nil, err

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/keylessci/keyless/internal/iam"
 	"github.com/keylessci/keyless/internal/issuer"
 )
@@ -209,20 +207,20 @@ func Defaults() Config {
 }
 
 // LoadFile merges a YAML config file over c. Unknown keys are errors, so a
-// typo never silently falls back to a default.
+// typo never silently falls back to a default; every error names the file,
+// the line and the key path (*ConfigError), an unknown key the nearest
+// valid one. On error c is unchanged.
 func (c *Config) LoadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if err := yaml.UnmarshalStrict(b, c); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	return nil
+	return decodeConfigYAML(path, b, c)
 }
 
 // ApplyEnv applies KEYLESS_* environment variables (getenv is os.Getenv in
-// production).
+// production). A boolean variable that is not a boolean (ParseBool) is an
+// error naming the variable; the other variables are applied regardless.
 func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set := func(name string, dst *string) {
 		if v := getenv(name); v != "" {
@@ -239,13 +237,37 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	set("KEYLESS_DEBUG_LISTEN", &c.DebugListen)
 	set("KEYLESS_METRICS_LISTEN", &c.Metrics.Listen)
 	set("KEYLESS_METRICS_BEARER_TOKEN_FILE", &c.Metrics.BearerTokenFile)
-	if v := getenv("KEYLESS_ALLOW_LOOPBACK_HTTP_ISSUERS"); v != "" {
-		c.AllowLoopbackHTTPIssuers = v == "true" || v == "1"
+	var errs []error
+	setBool := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+				return
+			}
+			*dst = b
+		}
 	}
+	setBool("KEYLESS_ALLOW_LOOPBACK_HTTP_ISSUERS", &c.AllowLoopbackHTTPIssuers)
 	if v := getenv("KEYLESS_ISSUER_URL"); v != "" {
 		c.AddIssuerURL(v)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// ErrNotBool is returned by ParseBool for a word that is not a boolean.
+var ErrNotBool = errors.New("want true or false (also 1/0, yes/no, on/off, in any case)")
+
+// ParseBool reads the usual spellings of a boolean: 1/0, true/false,
+// yes/no, on/off, t/f, y/n, in any case, surrounding spaces ignored.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "t", "yes", "y", "on":
+		return true, nil
+	case "0", "false", "f", "no", "n", "off":
+		return false, nil
+	}
+	return false, ErrNotBool
 }
 
 // AddIssuerURL adds a built-in issuer with default settings, unless one

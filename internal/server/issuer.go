@@ -26,7 +26,7 @@ func (s *Server) openIssuer(ctx context.Context, cfg Config, o Options) error {
 	svc, err := issuer.New(issuer.Options{
 		Keys: s.store.KeyMaterial(), Master: s.master, Issuers: cfg.IssuerConfigs(),
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "issuer"),
-		Authenticate: s.authenticateMint,
+		Authenticate: s.authenticateMint, Registerer: s.metrics.reg,
 	})
 	if err != nil {
 		return err
@@ -181,6 +181,8 @@ func (s *Server) auditMints(next http.Handler) http.Handler {
 		if err != nil {
 			s.log.Error("audit record of a mint failed", "err", err, "minted", minted)
 			if minted {
+				url, _ := c.ResponseElements["issuer"].(string)
+				s.issuer.CountWithheld(url)
 				held.body.Reset()
 				writeMintUnavailable(w, held.header.Get(awsquery.HeaderRequestID))
 				return

@@ -26,7 +26,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "keyless", Name: "api_requests_total", Help: "Query API calls by action and AWS error code (empty on success).",
+			Namespace: "keyless", Name: "api_requests_total", Help: "Query API calls by action and outcome: code is \"ok\" on success, else the AWS error code answered.",
 		}, []string{"action", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "keyless", Name: "api_request_duration_seconds", Help: "Query API latency by action.",
@@ -43,7 +43,15 @@ func newMetrics() *metrics {
 	return m
 }
 
+// codeOK is the code label of a successful call: an empty label value is
+// the same as an absent label to Prometheus, so `code=""` could not be
+// selected for, nor told apart from a series without the label.
+const codeOK = "ok"
+
 func (m *metrics) observe(action, code string, d time.Duration) {
+	if code == "" {
+		code = codeOK
+	}
 	m.requests.WithLabelValues(action, code).Inc()
 	m.latency.WithLabelValues(action).Observe(d.Seconds())
 }

@@ -29,7 +29,6 @@ import (
 	"github.com/keylessci/keyless/internal/oidc"
 	"github.com/keylessci/keyless/internal/sigv4"
 	"github.com/keylessci/keyless/internal/store"
-	"github.com/keylessci/keyless/internal/store/sqlite"
 	"github.com/keylessci/keyless/internal/sts"
 )
 
@@ -41,6 +40,11 @@ type Options struct {
 	Rand   io.Reader
 	// Listener, when set, is used instead of listening on Config.Listen.
 	Listener net.Listener
+	// Build identifies the binary in /metrics and the start-up log line.
+	Build BuildInfo
+	// LogLevel, when set, is the level of Logger's handler: Reload
+	// changes it when log.level changes.
+	LogLevel *slog.LevelVar
 }
 
 // Server is a running keyless.
@@ -69,6 +73,14 @@ type Server struct {
 
 	// metricsEP serves /metrics (see MetricsConfig).
 	metricsEP *metricsEndpoint
+	// start is what the start-up log line reports (buildinfo.go).
+	start startInfo
+
+	// cert is the TLS key pair new connections get (nil without TLS);
+	// logLevel and reload are what Reload changes (reload.go).
+	cert     *certificate
+	logLevel *slog.LevelVar
+	reload   reloadState
 }
 
 // DBPath is where the embedded store lives in a data dir.
@@ -77,36 +89,15 @@ func DBPath(dataDir string) string { return filepath.Join(dataDir, "keyless.db")
 // MasterKeyPath is the default master key file of a data dir.
 func MasterKeyPath(dataDir string) string { return filepath.Join(dataDir, "master.key") }
 
-// OpenData opens the store and master key of a data dir, creating both on
-// first use. The CLI's offline commands use it too.
-func OpenData(ctx context.Context, cfg Config, getenv func(string) string, rnd io.Reader) (store.Store, *keyring.Master, error) {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("data dir: %w", err)
-	}
-	keyFile := cfg.MasterKeyFile
-	if keyFile == "" {
-		keyFile = MasterKeyPath(cfg.Data)
-	}
-	master, err := keyring.LoadMaster(getenv("KEYLESS_MASTER_KEY"), keyFile, true, rnd)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := sqlite.Open(ctx, DBPath(cfg.Data))
-	if err != nil {
-		return nil, nil, err
-	}
-	// A data dir sealed with another master key is refused up front
-	// rather than failing later on the first sealed record.
-	id, err := st.Meta().PutIfAbsent(ctx, "master-key-id", master.ID())
-	if err != nil {
-		st.Close()
-		return nil, nil, fmt.Errorf("store: %w", err)
-	}
-	if id != master.ID() {
-		st.Close()
-		return nil, nil, fmt.Errorf("the master key (id %s) is not the one this data dir was created with (id %s): set KEYLESS_MASTER_KEY or master_key_file to the original key", master.ID(), id)
-	}
-	return st, master, nil
+// OpenData opens the store and master key of a data dir. A directory that
+// holds no store (no keyless.db) is refused with a *NoStoreError naming
+// nearby data dirs unless initDir is true; then the store is created, and the
+// master key file too unless KEYLESS_MASTER_KEY is set (a key from the
+// environment is never written). KEYLESS_MASTER_KEY and an existing key
+// file must agree. keyless serve passes initDir (it creates on first start);
+// the CLI's offline commands pass their --init flag.
+func OpenData(ctx context.Context, cfg Config, getenv func(string) string, rnd io.Reader, initDir bool) (*Data, error) {
+	return openData(ctx, cfg, getenv, rnd, initDir)
 }
 
 // AccountID returns the account of a data dir: the configured one, or the
@@ -148,15 +139,30 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
-	st, master, err := OpenData(ctx, cfg, o.Getenv, o.Rand)
+	data, err := OpenData(ctx, cfg, o.Getenv, o.Rand, true)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, store: st, master: master, metrics: newMetrics(), ln: o.Listener}
+	st, master := data.Store, data.Master
+	if data.Created {
+		logCreatedDataDir(o.Logger, cfg, data)
+	}
+	s := &Server{cfg: cfg, log: o.Logger, now: o.Now, store: st, master: master, metrics: newMetrics(), ln: o.Listener, logLevel: o.LogLevel}
+	s.reload.cfg = cfg
+	s.start = startInfo{build: o.Build.withDefaults(), bootstrapAdmin: o.Getenv("KEYLESS_ADMIN_ACCESS_KEY_ID") != ""}
+	s.metrics.registerBuildInfo(s.start.build)
 	s.closers = append(s.closers, func(context.Context) error { return st.Close() })
 	fail := func(err error) (*Server, error) {
 		s.closeAll(context.Background())
 		return nil, err
+	}
+	if cfg.TLS.CertFile != "" {
+		pair, err := loadKeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fail(err)
+		}
+		s.cert = &certificate{}
+		s.cert.pair.Store(pair)
 	}
 	if s.account, err = AccountID(ctx, st, cfg.AccountID, o.Rand); err != nil {
 		return fail(err)
@@ -199,6 +205,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 			// does not define: a programming error, caught at start.
 			return fail(fmt.Errorf("action %s has no input shape", a.Name))
 		}
+		if a.Name == "CreateOpenIDConnectProvider" {
+			a = warnProviderPort(a, o.Logger)
+		}
 		actions[a.Name] = a
 	}
 	s.api = &queryAPI{
@@ -221,6 +230,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err := s.openIssuer(ctx, cfg, o); err != nil {
 		return fail(err)
 	}
+	s.warnIssuerPorts(cfg)
 	s.mux = http.NewServeMux()
 	if s.issuer != nil {
 		s.issuer.Mount(s.mux)
@@ -260,18 +270,18 @@ func (s *Server) authorize(ctx context.Context, r *awsquery.Request, a awsquery.
 }
 
 // rootGet serves GET / : a Query API call when a query string is present.
-// A bare GET / is unauthenticated, so it says what the endpoint speaks and
-// nothing about this deployment (no account id, region, version or
-// endpoints): the account id is what GetCallerIdentity tells a signed
-// caller, and an ARN's account is the first thing an attacker needs.
+// A bare GET / is unauthenticated: it gets AWS's answer, a redirect to the
+// product's page (redirectRoot, unserved.go), and nothing about this
+// deployment (no account id, region, version or endpoints): the account id
+// is what GetCallerIdentity tells a signed caller, and an ARN's account is
+// the first thing an attacker needs.
 func (s *Server) rootGet() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
 			s.api.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "AWS STS/IAM-compatible Query API: send POST / with Action=...&Version=..., signed with SigV4.\n")
+		redirectRoot(w)
 	})
 }
 
@@ -316,7 +326,7 @@ func (s *Server) Listen() error {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Handler is the whole HTTP surface (for tests with httptest).
-func (s *Server) Handler() http.Handler { return s.auditMints(s.mux) }
+func (s *Server) Handler() http.Handler { return s.auditMints(s.unservedFallback(s.mux)) }
 
 // Serve serves until ctx is done, then shuts down gracefully: stop
 // accepting, finish in-flight requests, flush and seal the audit trail,
@@ -339,7 +349,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopRequests()
 	s.http = &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		Handler:           s.auditMints(s.mux),
+		Handler:           s.auditMints(s.unservedFallback(s.mux)),
 		ReadHeaderTimeout: h.ReadHeaderTimeout.D(),
 		ReadTimeout:       h.ReadTimeout.D(),
 		WriteTimeout:      h.WriteTimeout.D(),
@@ -350,9 +360,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		var err error
-		if s.cfg.TLS.CertFile != "" {
-			s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			err = s.http.ServeTLS(s.ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if s.cert != nil {
+			// The pair comes from s.cert on every handshake, so a reload
+			// (SIGHUP) reaches new connections without a restart.
+			s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.cert.get}
+			err = s.http.ServeTLS(s.ln, "", "")
 		} else {
 			err = s.http.Serve(s.ln)
 		}
@@ -371,7 +383,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	s.log.Info("keyless serving", "addr", s.Addr(), "account", s.account, "region", s.cfg.Region, "tls", s.cfg.TLS.CertFile != "")
+	s.logStart(ctx)
 	select {
 	case err := <-errc:
 		s.closeAll(context.Background())

@@ -479,7 +479,10 @@ func (s *Service) note(r *awsquery.Request, x *exchange, res any, err error) {
 	ax := &audit.Exchange{
 		RoleARN: x.roleARN, RoleSessionName: x.sessionName, SourceIdentity: x.sourceIdentity,
 		PrincipalTags: x.tags, TransitiveTagKeys: x.transitive, PolicyARNs: x.policyARNs, Policy: x.policyDoc,
-		IDToken: r.Params.String("WebIdentityToken"), Unverified: x.token == nil,
+		// Hashed as validated: without the surrounding whitespace
+		// oidc.Validator.Validate trims, so a token sent with and without a
+		// trailing newline has one hash in the trail.
+		IDToken: oidc.TrimToken(r.Params.String("WebIdentityToken")), Unverified: x.token == nil,
 	}
 	if r.Params.Has("DurationSeconds") {
 		ax.DurationSeconds = x.duration

@@ -160,21 +160,27 @@ func TestPresignedEncodedNamesKeepTokenOutOfTrail(t *testing.T) {
 	audittest.AssertNoSecrets(t, logDir, c.SessionToken, c.Secret)
 }
 
-// TestRootGetRevealsNoAccount (issue 11 item 13a): an unauthenticated
-// GET / says what the endpoint speaks and nothing about the deployment.
+// TestRootGetRevealsNoAccount (issue 11 item 13a, issue 12 item 1): an
+// unauthenticated GET / gets AWS's answer — 302 Found to the product's
+// page, no body — and nothing about the deployment.
 func TestRootGetRevealsNoAccount(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--region", "eu-west-3")
-	r := httpGet(t, s.URL+"/")
-	if r.status != http.StatusOK {
-		t.Fatalf("GET / = %d %s", r.status, r.body)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.URL + "/")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://github.com/keylessci/keyless" || len(body) != 0 {
+		t.Fatalf("GET / = %d, Location %q, body %q; want 302 to the project page, no body", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	var head strings.Builder
+	_ = resp.Header.Write(&head)
 	for _, secret := range []string{accountID, "eu-west-3", adminKeyID} {
-		if strings.Contains(r.body, secret) {
-			t.Errorf("GET / reveals %q: %s", secret, r.body)
+		if strings.Contains(head.String(), secret) {
+			t.Errorf("GET / reveals %q:\n%s", secret, head.String())
 		}
-	}
-	if !strings.Contains(r.body, "POST /") {
-		t.Errorf("GET / does not say how to call the API: %s", r.body)
 	}
 }

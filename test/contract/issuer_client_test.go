@@ -70,8 +70,11 @@ func TestIssuerTokenWithBoto3(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != "arn:aws:sts::"+accountID+":assumed-role/jenkins-deploy/jenkins-17" {
 		t.Fatalf("boto3 identity = %s", got)
 	}
-	// An issuer-client key of another issuer may not mint here.
-	key, _, err := keyless(t, os.Environ(), "admin", "create-key", "--data", s.Data, "--name", "other-ci", "--kind", "issuer-client", "--scope", "other", "--output", "env")
+	// An issuer-client key of another issuer may not mint here. (That
+	// issuer must exist for create-key: it is named by a configuration.)
+	otherCfg := filepath.Join(t.TempDir(), "other.yaml")
+	os.WriteFile(otherCfg, []byte("issuers:\n  - id: other\n    url: https://keyless.example.com/other\n"), 0o600)
+	key, _, err := keyless(t, os.Environ(), "admin", "create-key", "--data", s.Data, "--config", otherCfg, "--name", "other-ci", "--kind", "issuer-client", "--scope", "other", "--output", "env")
 	if err != nil {
 		t.Fatalf("create-key: %v", err)
 	}
