@@ -25,11 +25,12 @@ const (
 	gitlabHeredocs = "INSTALL_KEYLESS"
 )
 
-// TestInstallerCopies: the orb, the action and the GitLab template carry
-// the installer verbatim, so the one tested here is the one they run.
+// TestInstallerCopies: the orb (whose packed form holds only its src/) and
+// the GitLab template (one file to include) carry the installer verbatim,
+// so the one tested here is the one they run; the action runs it in place.
 func TestInstallerCopies(t *testing.T) {
 	want := string(read(t, installer))
-	for _, copy := range []string{filepath.Join(orbSrc, "scripts", "install_keyless.sh"), filepath.Join("github-action", installer)} {
+	for _, copy := range []string{filepath.Join(orbSrc, "scripts", "install_keyless.sh")} {
 		if diff := cmp.Diff(want, string(read(t, copy))); diff != "" {
 			t.Errorf("%s differs from %s (cp it again) (-want +got):\n%s", copy, installer, diff)
 		}
