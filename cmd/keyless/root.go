@@ -26,6 +26,8 @@ func newRootCmd() *cobra.Command {
 		newSTSCmd(),
 		newVersionCmd(),
 		newHealthcheckCmd(),
+		newBrokerCmd(),
+		newProviderCmd(),
 	)
 	return root
 }

@@ -92,6 +92,9 @@ type Call struct {
 	// was authenticated: its caller-controlled values are size-capped
 	// (see [UntrustedEventBytes]).
 	Untrusted bool
+	// SharedEventID links events recorded for one operation (a brokered
+	// exchange's token mint and its exchange event); "" for none.
+	SharedEventID string
 }
 
 // APICall builds an AwsApiCall management event.
@@ -145,6 +148,7 @@ func (b *Builder) apiCall(c Call, scrub bool) (*Event, error) {
 		RecipientAccountID:  b.AccountID,
 		EventCategory:       EventCategoryManagement,
 		TLSDetails:          c.TLS,
+		SharedEventID:       c.SharedEventID,
 	}
 	if scrub {
 		Scrub(ev)
@@ -200,6 +204,10 @@ type Exchange struct {
 	// untrusted [Call].
 	Unverified bool
 
+	// SharedEventID links the exchange event to another event of the same
+	// request (a brokered exchange's MintBrokerToken event); "" for none.
+	SharedEventID string
+
 	// Response, on success.
 	Credentials      *IssuedCredentials
 	AssumedRoleID    string // AROA...:session
@@ -226,6 +234,9 @@ func (b *Builder) WebIdentityExchange(c Call, x Exchange) (*Event, error) {
 	c.Source = SourceSTS
 	c.Name = "AssumeRoleWithWebIdentity"
 	c.ReadOnly = true
+	if x.SharedEventID != "" {
+		c.SharedEventID = x.SharedEventID
+	}
 	c.Identity = WebIdentityUser(x.ProviderARN, x.Audience, x.Subject)
 	if x.RoleARN != "" {
 		c.Resources = []Resource{{ARN: x.RoleARN, AccountID: arnAccount(x.RoleARN), Type: ResourceTypeRole}}

@@ -266,6 +266,12 @@ func Assume(ctx context.Context, opts Options, rt Runtime) error {
 }
 
 func deliver(ctx context.Context, opts Options, rt Runtime, p plan, res *Result) error {
+	if p.recordedEP != "" && res.Brokered(p.roleARN) {
+		// keyless in broker mode answered with AWS credentials: the calls
+		// made with them go to AWS, not to keyless.
+		rt.Logger.Info("keyless brokered AWS credentials: outputs name no endpoint", "sts", p.recordedEP, "assumed_role", res.AssumedRoleARN)
+		p.recordedEP = ""
+	}
 	env := CredentialEnv(res, p.region, p.recordedEP)
 	if opts.Profile != "" {
 		files, err := DefaultProfileFiles(rt.Env)

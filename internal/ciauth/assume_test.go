@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -263,5 +264,43 @@ func TestAssumeReportsTokenSourceErrors(t *testing.T) {
 	err := Assume(context.Background(), Options{RoleARN: testRole, Output: OutputEnv}, Runtime{Env: Env{"GITHUB_ACTIONS": "true"}})
 	if !errors.Is(err, ErrGitHubNoIDToken) || !strings.Contains(err.Error(), "id-token: write") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestAssumeBrokeredCredentialsNameNoEndpoint: a keyless server in broker
+// mode answers with AWS credentials (the upstream names keyless's broker
+// subject for the role asked for); the profile and the exports must then
+// send the AWS SDKs to AWS, not to keyless. A subject of another role keeps
+// the endpoint.
+func TestAssumeBrokeredCredentialsNameNoEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		subject  string
+		brokered bool
+	}{
+		{"keyless:123456789012:role/ci-deploy", true},
+		{"keyless:123456789012:role/other", false},
+		{"keyless:999999999999:role/ci-deploy", false},
+		{"repo:acme/web:ref:refs/heads/main", false},
+	} {
+		t.Run(tc.subject, func(t *testing.T) {
+			f := newAssumeFixture(t, nil)
+			f.sts.respond = func(int, url.Values) stsReply { return stsReply{subject: tc.subject} }
+			bashEnv := touch(t, filepath.Join(f.dir, "bash_env"))
+			f.env["BASH_ENV"] = bashEnv
+			if err := f.run(t, Options{Profile: "ci", CircleCIBashEnv: true}); err != nil {
+				t.Fatal(err)
+			}
+			exports, _ := os.ReadFile(bashEnv)
+			cfg, _ := os.ReadFile(filepath.Join(f.dir, ".aws", "config"))
+			pm, _ := configSectionMatcher("ci")
+			gotProfile := sectionValues(cfg, pm)["endpoint_url"]
+			gotEnv := strings.Contains(string(exports), "AWS_ENDPOINT_URL")
+			if tc.brokered && (gotProfile != "" || gotEnv) {
+				t.Errorf("brokered AWS credentials point at keyless: profile endpoint_url %q, exports:\n%s", gotProfile, exports)
+			}
+			if !tc.brokered && (gotProfile != f.srv.URL || !gotEnv) {
+				t.Errorf("keyless credentials lost their endpoint: profile endpoint_url %q, exports:\n%s", gotProfile, exports)
+			}
+		})
 	}
 }

@@ -56,6 +56,21 @@ func (r *Result) AccountID() string {
 	return parts[4]
 }
 
+// Brokered reports whether the credentials are AWS's, obtained by a keyless
+// server in broker mode for roleARN: the upstream STS then names the
+// subject keyless's broker token carries, keyless:<account>:role/<name>
+// for the keyless role asked for (keyless's issuer mints that subject only
+// for itself). Such credentials are for AWS: outputs must not point the
+// AWS SDKs at keyless's endpoint.
+func (r *Result) Brokered(roleARN string) bool {
+	parts := strings.SplitN(roleARN, ":", 6)
+	if len(parts) < 6 || !strings.HasPrefix(parts[5], "role/") {
+		return false
+	}
+	name := parts[5][strings.LastIndexByte(parts[5], '/')+1:]
+	return name != "" && r.SubjectFromWebIdentityToken == "keyless:"+parts[4]+":role/"+name
+}
+
 // ExchangeRequest is what is asked of STS besides the token.
 type ExchangeRequest struct {
 	RoleARN     string

@@ -41,6 +41,7 @@ type stsReply struct {
 	message string
 	// for successes:
 	lifetime time.Duration // 1h when zero
+	subject  string        // SubjectFromWebIdentityToken; a GitHub subject when empty
 }
 
 // fakeSTS plays AWS STS over the Query protocol: AssumeRoleWithWebIdentity
@@ -104,9 +105,13 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name := role[strings.LastIndexByte(role, '/')+1:]
 		acct := strings.Split(role, ":")[4]
 		sess := r.Form.Get("RoleSessionName")
+		subject := reply.subject
+		if subject == "" {
+			subject = "repo:acme/web:ref:refs/heads/main"
+		}
 		fmt.Fprintf(w, `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
-    <SubjectFromWebIdentityToken>repo:acme/web:ref:refs/heads/main</SubjectFromWebIdentityToken>
+    <SubjectFromWebIdentityToken>%s</SubjectFromWebIdentityToken>
     <Audience>sts.amazonaws.com</Audience>
     <AssumedRoleUser>
       <Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn>
@@ -121,7 +126,7 @@ func (f *fakeSTS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
     <Provider>arn:aws:iam::%s:oidc-provider/token.actions.githubusercontent.com</Provider>
   </AssumeRoleWithWebIdentityResult>
   <ResponseMetadata><RequestId>req-ok</RequestId></ResponseMetadata>
-</AssumeRoleWithWebIdentityResponse>`, acct, xmlEscape(name), xmlEscape(sess), xmlEscape(sess), n, n, f.now().Add(life).UTC().Format(time.RFC3339), n, acct)
+</AssumeRoleWithWebIdentityResponse>`, xmlEscape(subject), acct, xmlEscape(name), xmlEscape(sess), xmlEscape(sess), n, n, f.now().Add(life).UTC().Format(time.RFC3339), n, acct)
 	case "DecodeAuthorizationMessage":
 		f.mu.Lock()
 		f.decodes = append(f.decodes, r.Form)

@@ -142,6 +142,9 @@ func (s *Service) createRole(ctx context.Context, r *awsquery.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkBrokerTags(tags); err != nil {
+		return nil, err
+	}
 	if hasBoundary {
 		if err := s.checkBoundary(ctx, boundary); err != nil {
 			return nil, err
@@ -336,6 +339,9 @@ func (s *Service) tagRole(ctx context.Context, r *awsquery.Request) (any, error)
 	}
 	tags, err := parseTags(r.Params, "Tags", true, s.limits.TagsPerResource, "TagsPerRole")
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkBrokerTags(tags); err != nil {
 		return nil, err
 	}
 	return nil, s.updateStoredRole(ctx, name, func(role *store.Role) error {

@@ -70,6 +70,9 @@ type Options struct {
 	// for shared OIDC providers (guardrail.go). AWS does not re-check roles
 	// written before it enforced them; this lets such roles be imported.
 	SkipSharedIssuerControls bool
+	// AllowedSTSEndpoints are the STS endpoints, besides AWS's, a role's
+	// keyless:upstream-sts-endpoint tag may name (brokertags.go).
+	AllowedSTSEndpoints []string
 }
 
 // Service implements the IAM API.
@@ -81,6 +84,8 @@ type Service struct {
 	rand     io.Reader
 	loopback bool
 	skipIdP  bool
+	// allowedSTS: see Options.AllowedSTSEndpoints.
+	allowedSTS []string
 }
 
 // New returns a Service.
@@ -88,6 +93,7 @@ func New(o Options) *Service {
 	return &Service{
 		st: o.Store, account: o.Account, limits: o.Limits.withDefaults(),
 		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP, skipIdP: o.SkipSharedIssuerControls,
+		allowedSTS: o.AllowedSTSEndpoints,
 	}
 }
 

@@ -56,13 +56,9 @@ func (s *Service) Mint(ctx context.Context, issuerID string, req MintRequest) (*
 		return nil, noSuchIssuer(issuerID)
 	}
 	now := s.now()
-	v := is.view.Load()
-	if !v.fresh(now, s.timing) {
-		return nil, unavailable(fmt.Errorf("%w: issuer %s", ErrStale, is.cfg.ID), "The issuer's signing keys could not be refreshed recently; retry later.")
-	}
-	k := v.active(now)
-	if k == nil || k.signer == nil {
-		return nil, unavailable(fmt.Errorf("%w: issuer %s", ErrNoSigningKey, is.cfg.ID), "The issuer has no usable signing key; retry later.")
+	k, err := s.signingKey(is, now)
+	if err != nil {
+		return nil, err
 	}
 	m, lifetime, err := s.prepare(is, req)
 	if err != nil {
@@ -100,6 +96,20 @@ func (s *Service) Mint(ctx context.Context, issuerID string, req MintRequest) (*
 		Raw: raw, Issuer: is.cfg.URL, Subject: m.subject, Audience: m.audience, Profile: m.prof.name,
 		KeyID: k.kid, JTI: jti, IssuedAt: time.Unix(iat, 0).UTC(), ExpiresAt: time.Unix(exp, 0).UTC(),
 	}, nil
+}
+
+// signingKey is the key that signs for is at now, from a fresh view of
+// the store.
+func (s *Service) signingKey(is *issuer, now time.Time) (*key, error) {
+	v := is.view.Load()
+	if !v.fresh(now, s.timing) {
+		return nil, unavailable(fmt.Errorf("%w: issuer %s", ErrStale, is.cfg.ID), "The issuer's signing keys could not be refreshed recently; retry later.")
+	}
+	k := v.active(now)
+	if k == nil || k.signer == nil {
+		return nil, unavailable(fmt.Errorf("%w: issuer %s", ErrNoSigningKey, is.cfg.ID), "The issuer has no usable signing key; retry later.")
+	}
+	return k, nil
 }
 
 // prepare validates req and builds the profile's claims (without the
@@ -164,6 +174,9 @@ func (s *Service) prepare(is *issuer, req MintRequest) (*minting, time.Duration,
 	}
 	if !validIdentifier(m.subject) {
 		return nil, 0, invalid(ErrClaimValue, "The subject must be 1 to %d bytes of UTF-8.", maxIdentifier)
+	}
+	if hasBrokerSubjectPrefix(m.subject) {
+		return nil, 0, invalid(ErrReservedClaim, "Subjects starting with %q are reserved for the tokens keyless mints itself in broker mode (AWS roles trust them); choose another subject.", BrokerSubjectPrefix)
 	}
 	if !validIdentifier(m.audience) {
 		return nil, 0, invalid(ErrClaimValue, "The audience must be 1 to %d bytes of UTF-8.", maxIdentifier)

@@ -2,10 +2,8 @@ package oidc
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -255,8 +253,7 @@ func (v *Validator) verifyPeer(certs []*x509.Certificate, host string, thumbprin
 		return VerifiedByTrustStore, nil
 	}
 	top := certs[len(certs)-1]
-	sum := sha1.Sum(top.Raw)
-	got := hex.EncodeToString(sum[:])
+	got, _ := Thumbprint(certs) // certs is not empty
 	if !slices.ContainsFunc(thumbprints, func(t string) bool { return strings.EqualFold(t, got) }) {
 		return "", fmt.Errorf("%w: not trusted (%w) and the top certificate's thumbprint %s is not configured", ErrThumbprintMismatch, trustErr, got)
 	}

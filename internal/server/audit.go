@@ -229,6 +229,9 @@ func (a *auditRecorder) identity(c *awsquery.Caller) *audit.UserIdentity {
 	if c == nil {
 		return nil
 	}
+	if b, ok := c.Session.(*sts.BrokeredSession); ok {
+		return b.AuditIdentity()
+	}
 	if s, ok := c.Session.(*sts.Session); ok {
 		return audit.AssumedRole(audit.Session{
 			AccountID: s.Account, RoleName: s.RoleName(), RoleARN: s.RoleARN, RoleID: s.RoleID, SessionName: s.SessionName,

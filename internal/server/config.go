@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ type Config struct {
 	STS    STSConfig   `json:"sts"`
 	OIDC   OIDCConfig  `json:"oidc"`
 	IAM    IAMConfig   `json:"iam"`
+	// Broker tunes broker mode: roles tagged keyless:upstream-role-arn
+	// are exchanged at an upstream AWS STS (docs/broker.md).
+	Broker BrokerConfig `json:"broker"`
 
 	// RefusalLimit throttles sources whose requests keep being refused
 	// before authentication (junk tokens, bad signatures); see
@@ -99,6 +103,49 @@ type IAMConfig struct {
 	// tenant claim. AWS refuses them for new writes but keeps roles written
 	// before; set this only to import such roles.
 	SkipSharedIssuerControls bool `json:"skip_shared_issuer_controls"`
+}
+
+// BrokerConfig tunes broker mode (package broker).
+type BrokerConfig struct {
+	// Issuer is the id of the built-in issuer that signs broker tokens
+	// (default: the first configured issuer). Without any issuer, broker
+	// roles are refused with an explanation.
+	Issuer string `json:"issuer"`
+	// STSEndpoint is the upstream STS endpoint of roles without a
+	// keyless:upstream-sts-endpoint tag (default: AWS_ENDPOINT_URL_STS in
+	// the server's environment, else https://sts.<region>.amazonaws.com).
+	STSEndpoint string `json:"sts_endpoint"`
+	// AllowedSTSEndpoints are the endpoints, besides AWS's own STS
+	// endpoints, a role's keyless:upstream-sts-endpoint tag may name.
+	AllowedSTSEndpoints []string `json:"allowed_sts_endpoints"`
+	// Timeout bounds one upstream call (default 5s, at most 1m).
+	Timeout Duration `json:"timeout"`
+	// TokenLifetime is the lifetime of the token keyless mints for the
+	// upstream (default and maximum 5m, at least 1m).
+	TokenLifetime Duration `json:"token_lifetime"`
+}
+
+func (b *BrokerConfig) validate(issuers []IssuerConfig) []error {
+	var errs []error
+	if b.Issuer != "" && !slices.ContainsFunc(issuers, func(is IssuerConfig) bool { return is.ID == b.Issuer }) {
+		errs = append(errs, fmt.Errorf("broker.issuer %q: no issuer has that id", b.Issuer))
+	}
+	if _, ok := iam.NormalizeSTSEndpoint(b.STSEndpoint); b.STSEndpoint != "" && !ok {
+		errs = append(errs, fmt.Errorf("broker.sts_endpoint %q: want an http(s) URL without path, query or user info", b.STSEndpoint))
+	}
+	for i, e := range b.AllowedSTSEndpoints {
+		if _, ok := iam.NormalizeSTSEndpoint(e); !ok {
+			errs = append(errs, fmt.Errorf("broker.allowed_sts_endpoints[%d] %q: want an http(s) URL without path, query or user info", i, e))
+		}
+	}
+	// Zero stands for the default (package broker).
+	if d := b.Timeout.D(); d < 0 || d > time.Minute {
+		errs = append(errs, fmt.Errorf("broker.timeout %s: want more than 0 and at most 1m", d))
+	}
+	if d := b.TokenLifetime.D(); d != 0 && (d < time.Minute || d > 5*time.Minute || d%time.Second != 0) {
+		errs = append(errs, fmt.Errorf("broker.token_lifetime %s: want whole seconds from 1m to 5m", d))
+	}
+	return errs
 }
 
 // LogConfig chooses the log format and level.
@@ -202,7 +249,8 @@ func Defaults() Config {
 			IdleTimeout:       Duration(2 * time.Minute),
 			ShutdownTimeout:   Duration(20 * time.Second),
 		},
-		STS: STSConfig{MaxTokenAge: Duration(24 * time.Hour), ClockLeeway: Duration(60 * time.Second)},
+		STS:    STSConfig{MaxTokenAge: Duration(24 * time.Hour), ClockLeeway: Duration(60 * time.Second)},
+		Broker: BrokerConfig{Timeout: Duration(5 * time.Second), TokenLifetime: Duration(5 * time.Minute)},
 	}
 }
 
@@ -340,6 +388,7 @@ func (c *Config) Validate() error {
 	if err := c.RefusalLimit.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Broker.validate(c.Issuers)...)
 	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
 		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))
 	}

@@ -177,6 +177,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	s.iam = iam.New(iam.Options{
 		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, SkipSharedIssuerControls: cfg.IAM.SkipSharedIssuerControls,
+		AllowedSTSEndpoints: cfg.Broker.AllowedSTSEndpoints,
 	})
 	vopts := oidc.Options{
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,
@@ -228,6 +229,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 		return fail(err)
 	}
 	if err := s.openIssuer(ctx, cfg, o); err != nil {
+		return fail(err)
+	}
+	if err := s.openBroker(cfg, o); err != nil {
 		return fail(err)
 	}
 	s.warnIssuerPorts(cfg)
@@ -377,6 +381,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.metricsEP.serve(bg, func(err error) { s.log.Error("metrics listener failed", "addr", s.cfg.Metrics.Listen, "err", err) })
 	go s.ring.Run(bg, time.Minute)
+	go s.sts.RunBrokeredPurge(bg, time.Minute)
 	go s.reportRefusals(bg)
 	if s.issuer != nil {
 		if err := s.issuer.Start(bg); err != nil {

@@ -186,7 +186,8 @@ func queryHasAction(raw string) bool {
 func unservedMessage(service string) string {
 	return "This endpoint is keyless, which serves STS and IAM only: " + service + " is not implemented here. " +
 		"Credentials issued by keyless are valid only against keyless; to call " + service + " on AWS, " +
-		"get credentials from AWS STS for a role that trusts your CI's OIDC issuer (or keyless's built-in issuer)."
+		"get credentials from AWS STS for a role that trusts your CI's OIDC issuer (or keyless's built-in issuer). " +
+		"AWS credentials keyless brokered (broker mode) are AWS's: send this call to AWS, not to keyless (set AWS_ENDPOINT_URL_STS, not AWS_ENDPOINT_URL)."
 }
 
 // unservedFallback answers requests for services keyless does not serve

@@ -215,6 +215,8 @@ type KeyMaterial struct {
 // KeyMaterialStore keeps sealed keys.
 type KeyMaterialStore interface {
 	Create(ctx context.Context, k *KeyMaterial) error
+	// Get reads one key without locking it (ErrNotFound when absent).
+	Get(ctx context.Context, purpose, id string) (*KeyMaterial, error)
 	List(ctx context.Context, purpose string) ([]*KeyMaterial, error)
 	Update(ctx context.Context, purpose, id string, fn func(*KeyMaterial) error) error
 	Delete(ctx context.Context, purpose, id string) error

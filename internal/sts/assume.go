@@ -80,6 +80,9 @@ type exchange struct {
 	sourceIdentity       string
 	roleAuthorizedByIdp  bool
 	reason               string // why it was refused, for the explanation
+	// broker is set for a broker role once its trust policy allowed the
+	// exchange (broker.go).
+	broker *brokerNote
 }
 
 func (s *Service) assumeRoleWithWebIdentity(ctx context.Context, r *awsquery.Request) (any, error) {
@@ -207,6 +210,11 @@ func (s *Service) assume(ctx context.Context, r *awsquery.Request, x *exchange) 
 	// 5. Duration and session policies.
 	if duration > role.MaxSessionDuration {
 		return nil, awsquery.NewError(awsquery.CodeValidationError, "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+	}
+	// A broker role: the upstream STS checks the session policies (they
+	// name the upstream account's policies) and issues the credentials.
+	if upstream, ok := iam.RoleTag(role, iam.TagUpstreamRoleARN); ok {
+		return s.brokered(ctx, r, x, role, upstream)
 	}
 	packed := -1
 	if hasPolicy || len(policyARNs) > 0 || len(x.tags) > 0 {
@@ -503,7 +511,7 @@ func (s *Service) note(r *awsquery.Request, x *exchange, res any, err error) {
 		}
 	}
 	if out, ok := res.(assumeResult); ok && err == nil {
-		exp, _ := time.Parse("2006-01-02T15:04:05Z", out.Credentials.Expiration)
+		exp, _ := time.Parse(time.RFC3339, out.Credentials.Expiration)
 		ax.Credentials = &audit.IssuedCredentials{AccessKeyID: out.Credentials.AccessKeyID, SessionToken: out.Credentials.SessionToken, Expiration: exp}
 		ax.AssumedRoleID, ax.AssumedRoleARN = out.AssumedRoleUser.AssumedRoleID, out.AssumedRoleUser.Arn
 		if out.PackedPolicySize != nil {
@@ -516,6 +524,10 @@ func (s *Service) note(r *awsquery.Request, x *exchange, res any, err error) {
 	}
 	if x.roleAuthorizedByIdp {
 		add["RoleAuthorizedByIdp"] = true
+	}
+	if b := x.broker; b != nil {
+		ax.SharedEventID = b.link
+		add["broker"] = b.auditMap()
 	}
 	r.Note.Additional = add
 	r.Note.Exchange = ax

@@ -68,6 +68,22 @@ type KeylessExplanation struct {
 	ConditionKeys map[string][]string `json:"conditionKeys,omitempty"`
 	// TokenSHA256 identifies the token in the audit trail.
 	TokenSHA256 string `json:"tokenSha256,omitempty"`
+	// Upstream describes the upstream call of a broker role's exchange.
+	Upstream *UpstreamExplanation `json:"upstream,omitempty"`
+}
+
+// UpstreamExplanation is what keyless knows of a brokered exchange that
+// failed: the upstream role and endpoint, and the upstream's answer.
+type UpstreamExplanation struct {
+	RoleARN      string `json:"roleArn"`
+	Endpoint     string `json:"endpoint,omitempty"`
+	RequestID    string `json:"requestId,omitempty"`
+	ErrorCode    string `json:"errorCode,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	// TokenSubject is the sub of the token keyless minted: the upstream
+	// role's trust policy must name exactly it.
+	TokenSubject string `json:"tokenSubject,omitempty"`
+	TokenIssuer  string `json:"tokenIssuer,omitempty"`
 }
 
 // encodeExplanation seals the explanation of a refused exchange.
@@ -88,6 +104,16 @@ func (s *Service) encodeExplanation(x *exchange, tokErr *oidc.Error) (string, er
 	}
 	if x.trace != nil && x.trace.Decision == policy.ExplicitDeny {
 		e.ExplicitDeny = true
+	}
+	if b := x.broker; b != nil {
+		u := &UpstreamExplanation{RoleARN: b.upstreamRoleARN, Endpoint: b.endpoint, RequestID: b.upstreamRequestID, ErrorCode: b.upstreamCode, ErrorMessage: b.upstreamMessage}
+		if b.token != nil {
+			u.TokenSubject, u.TokenIssuer = b.token.Subject, b.token.Issuer
+		}
+		e.Keyless.Upstream = u
+		if b.errorCode != "" {
+			e.Keyless.ErrorCode = b.errorCode
+		}
 	}
 	if t := x.token; t != nil {
 		e.Context.Principal["id"] = x.providerARN + ":" + t.Audience + ":" + t.Subject
@@ -160,6 +186,9 @@ func (s *Service) decodeAuthorizationMessage(ctx context.Context, r *awsquery.Re
 // returns an AccessDenied *awsquery.Error when the call is not allowed.
 func (s *Service) AuthorizeSession(ctx context.Context, r *awsquery.Request, t awsquery.Target) error {
 	caller := r.Caller
+	if b, ok := caller.Session.(*BrokeredSession); ok {
+		return awsquery.Errorf(awsquery.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s: these are AWS credentials keyless brokered; keyless answers only sts:GetCallerIdentity for them, send every other call to AWS.", b.ARN, t.Action, t.Resource)
+	}
 	sess, ok := caller.Session.(*Session)
 	if !ok {
 		return awsquery.Internal(awsquery.CodeInternalFailure, errNoSession)

@@ -49,6 +49,12 @@ type Service struct {
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // role name → last RoleLastUsed write
+
+	// broker exchanges allowed requests of broker roles (nil: broker mode
+	// off); brokeredSessions caches what GetCallerIdentity needs about
+	// the sessions it brokered (brokered.go).
+	broker           Broker
+	brokeredSessions brokeredCache
 }
 
 // New returns a Service.

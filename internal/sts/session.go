@@ -99,8 +99,17 @@ func (svc *Service) openSession(ctx context.Context, token string) (*Session, er
 // ResolveSession turns session credentials into the secret to verify the
 // signature with and the caller (server.SessionResolver).
 func (svc *Service) ResolveSession(ctx context.Context, accessKeyID, token string) (string, *awsquery.Caller, error) {
+	if svc.brokeredSessions.get(accessKeyID) != nil {
+		secret, caller, _, err := svc.resolveBrokered(ctx, accessKeyID, token)
+		return secret, caller, err
+	}
 	s, err := svc.openSession(ctx, token)
 	if err != nil {
+		// Not a keyless session token: upstream credentials keyless
+		// brokered (brokered.go), or nothing.
+		if secret, caller, found, berr := svc.resolveBrokered(ctx, accessKeyID, token); found {
+			return secret, caller, berr
+		}
 		return "", nil, sigv4.InvalidClientTokenID(err)
 	}
 	if s.AccessKeyID != accessKeyID || s.Account != svc.account {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,30 +156,5 @@ func TestMasterKeyFromEnvironment(t *testing.T) {
 // harness's startServer passes the test's own environment).
 func startServerEnv(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	port := freePort(t)
-	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:"+port, "--data", dataDir, "--log-level", "debug")
-	cmd.Env = append(append(os.Environ(), "KEYLESS_ADMIN_ACCESS_KEY_ID="+adminKeyID, "KEYLESS_ADMIN_SECRET_ACCESS_KEY="+adminSecret), env...)
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{URL: "http://127.0.0.1:" + port, Data: dataDir, cmd: cmd, logs: logs, exited: make(chan error, 1)}
-	go func() { s.exited <- cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.exited:
-			t.Fatalf("keyless serve exited early: %v\n%s", err, logs.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 200*time.Millisecond); err == nil {
-			c.Close()
-			return s
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("keyless serve did not start:\n%s", logs.String())
-	return nil
+	return startKeylessOn(t, freePort(t), dataDir, "", env)
 }

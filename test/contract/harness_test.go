@@ -87,16 +87,29 @@ func startServerAccount(t *testing.T, dataDir, account string, args ...string) *
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	port := freePort(t)
+	return startKeylessOn(t, freePort(t), dataDir, account, nil, args...)
+}
+
+// startKeylessOn runs keyless serve on a given loopback port with extra
+// environment variables (later ones win; none from t.Setenv, so tests
+// stay parallel) and waits until it is ready (account "": the data dir's
+// own, or a new random one): a test can restart a server
+// on the same data dir and port, so with the same issuer URL.
+func startKeylessOn(t *testing.T, port, dataDir, account string, env []string, args ...string) *server {
+	t.Helper()
+	args = append([]string(nil), args...)
 	for i := range args {
 		args[i] = strings.ReplaceAll(args[i], "{PORT}", port)
 	}
-	all := append([]string{"serve", "--listen", "127.0.0.1:" + port, "--data", dataDir, "--account-id", account, "--log-level", "debug"}, args...)
-	cmd := exec.Command(binary, all...)
-	cmd.Env = append(os.Environ(),
+	all := []string{"serve", "--listen", "127.0.0.1:" + port, "--data", dataDir, "--log-level", "debug"}
+	if account != "" {
+		all = append(all, "--account-id", account)
+	}
+	cmd := exec.Command(binary, append(all, args...)...)
+	cmd.Env = append(append(os.Environ(),
 		"KEYLESS_ADMIN_ACCESS_KEY_ID="+adminKeyID,
 		"KEYLESS_ADMIN_SECRET_ACCESS_KEY="+adminSecret,
-	)
+	), env...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -107,7 +120,7 @@ func startServerAccount(t *testing.T, dataDir, account string, args ...string) *
 	t.Cleanup(func() {
 		s.stop(t)
 		if t.Failed() {
-			t.Logf("server log:\n%s", tail(logs.String(), 60))
+			t.Logf("server %s log:\n%s", s.URL, tail(logs.String(), 60))
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)

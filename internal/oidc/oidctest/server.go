@@ -40,12 +40,14 @@ func NewServer(tb testing.TB, path string, opts Options) *Server {
 	s := &Server{}
 	var iss *Issuer
 	s.HTTP = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { iss.ServeHTTP(w, r) }))
-	s.HTTP.Start()
 	tb.Cleanup(s.HTTP.Close)
-	iss, err := NewIssuer(withHost(s.HTTP.URL, opts.Host)+path, opts)
+	// The issuer exists before the server serves: its handler reads iss
+	// (a request from another process would otherwise race with it).
+	iss, err := NewIssuer(withHost("http://"+s.HTTP.Listener.Addr().String(), opts.Host)+path, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	s.HTTP.Start()
 	s.Issuer = iss
 	return s
 }
@@ -67,12 +69,12 @@ func NewTLSServer(tb testing.TB, path string, opts Options) *Server {
 	s.HTTP.TLS = &tls.Config{Certificates: []tls.Certificate{chain.TLSCertificate()}}
 	// Handshakes refused by the client (the thumbprint tests) are expected.
 	s.HTTP.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.HTTP.StartTLS()
 	tb.Cleanup(s.HTTP.Close)
-	iss, err = NewIssuer(withHost(s.HTTP.URL, opts.Host)+path, opts)
+	iss, err = NewIssuer(withHost("https://"+s.HTTP.Listener.Addr().String(), opts.Host)+path, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	s.HTTP.StartTLS()
 	s.Issuer = iss
 	return s
 }

@@ -773,6 +773,10 @@ func (k keyStore) Create(ctx context.Context, m *store.KeyMaterial) error {
 	return k.s.mapErr(err)
 }
 
+func (k keyStore) Get(ctx context.Context, purpose, id string) (*store.KeyMaterial, error) {
+	return getDoc[store.KeyMaterial](ctx, reader(k), "SELECT doc FROM key_material WHERE purpose = $1 AND id = $2", purpose, id)
+}
+
 func (k keyStore) List(ctx context.Context, purpose string) ([]*store.KeyMaterial, error) {
 	return listDocs[store.KeyMaterial](ctx, reader(k), "SELECT doc FROM key_material WHERE purpose = $1 ORDER BY id", purpose)
 }

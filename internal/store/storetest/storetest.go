@@ -396,6 +396,15 @@ func testKeyMaterial(t *testing.T, s store.Store) {
 	if l, _ := km.List(ctx, "issuer:b"); len(l) != 0 {
 		t.Fatal("purposes leak")
 	}
+	got, err := km.Get(ctx, "issuer:a", "k1")
+	must(t, err)
+	if d := cmp.Diff(k1, got); d != "" {
+		t.Fatal(d)
+	}
+	_, err = km.Get(ctx, "issuer:b", "k1")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = km.Get(ctx, "issuer:a", "nope")
+	wantErr(t, err, store.ErrNotFound)
 	must(t, km.Update(ctx, "issuer:a", "k1", func(k *store.KeyMaterial) error { k.RetireAt = t0.Add(time.Hour); return nil }))
 	err = km.Rotate(ctx, "issuer:a", func(existing []*store.KeyMaterial) ([]*store.KeyMaterial, []*store.KeyMaterial, error) {
 		if len(existing) != 1 || !existing[0].RetireAt.Equal(t0.Add(time.Hour)) {
