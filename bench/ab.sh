@@ -33,7 +33,7 @@ go build -o "$WORK/keyless-new" ./cmd/keyless
 go build -o "$WORK/benchkit" ./bench/benchkit
 nproc; go version
 
-(cd "$WORK" && ./benchkit issuer -n 20000 -role-arn "$ROLE" -bodies bodies.txt -url-file issuer.url) &
+(cd "$WORK" && exec ./benchkit issuer -n 20000 -role-arn "$ROLE" -bodies bodies.txt -url-file issuer.url) &
 for _ in $(seq 1 600); do [ -s "$WORK/issuer.url" ] && break; sleep 0.1; done
 ISSUER=$(cat "$WORK/issuer.url")
 

@@ -31,7 +31,7 @@ go build -tags keyless_bench_noaudit -o "$WORK/keyless-noaudit" ./cmd/keyless
 nproc; uname -r; go version
 
 echo "== start a test issuer and mint 20000 distinct RS256 tokens"
-(cd "$WORK" && ./benchkit issuer -n 20000 -role-arn "$ROLE" -bodies bodies.txt -url-file issuer.url) &
+(cd "$WORK" && exec ./benchkit issuer -n 20000 -role-arn "$ROLE" -bodies bodies.txt -url-file issuer.url) &
 for _ in $(seq 1 600); do [ -s "$WORK/issuer.url" ] && break; sleep 0.1; done
 ISSUER=$(cat "$WORK/issuer.url")
 

@@ -35,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchkit issuer|setup|presign|bodies|exchange|rate ...")
+		fmt.Fprintln(os.Stderr, "usage: benchkit issuer|setup|presign|exchange|rate|upstream-setup|broker-link|mint-bodies|latency ...")
 		os.Exit(2)
 	}
 	var err error
@@ -50,6 +50,15 @@ func main() {
 		err = runExchange(os.Args[2:])
 	case "rate":
 		err = runRate(os.Args[2:])
+	// broker.go: bench/broker.sh
+	case "upstream-setup":
+		err = runUpstreamSetup(os.Args[2:])
+	case "broker-link":
+		err = runBrokerLink(os.Args[2:])
+	case "mint-bodies":
+		err = runMintBodies(os.Args[2:])
+	case "latency":
+		err = runLatency(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

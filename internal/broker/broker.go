@@ -52,10 +52,12 @@ type Options struct {
 	// Region is the server's region: the default endpoint is its regional
 	// STS endpoint.
 	Region string
-	// Endpoint is broker.sts_endpoint ("" for none); EnvEndpoint is
-	// AWS_ENDPOINT_URL_STS from the server's environment ("" for none).
+	// Endpoint is broker.sts_endpoint ("" for none); EnvEndpoint is the
+	// endpoint the server's environment sets for STS ("" for none) and
+	// FIPS its AWS_USE_FIPS_ENDPOINT (see [FromEnv]).
 	Endpoint    string
 	EnvEndpoint string
+	FIPS        bool
 	// AllowedEndpoints are the endpoints, besides AWS's, a role's
 	// keyless:upstream-sts-endpoint tag may name.
 	AllowedEndpoints []string
@@ -136,6 +138,11 @@ func noRedirects(c *http.Client) *http.Client {
 	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = http.ProxyFromEnvironment
+		// Keep the connections of concurrent calls for the next ones:
+		// net/http keeps 2 idle per host by default, so under load most
+		// calls would open a new connection (a TCP and TLS handshake with
+		// AWS, a socket in TIME-WAIT). bench/broker.sh measures it.
+		tr.MaxIdleConnsPerHost = tr.MaxIdleConns
 		out.Transport = tr
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -206,15 +213,50 @@ func (b *Broker) resolveEndpoint(req *sts.BrokerRequest) (string, *sts.BrokerErr
 			return n, nil
 		}
 	}
-	return DefaultEndpoint(b.o.Region), nil
+	return DefaultEndpoint(b.o.Region, b.o.FIPS), nil
 }
 
-// DefaultEndpoint is the regional STS endpoint of region.
-func DefaultEndpoint(region string) string {
+// DefaultEndpoint is the regional STS endpoint of region (its FIPS
+// variant when fips; China's regions have none).
+func DefaultEndpoint(region string, fips bool) string {
 	if strings.HasPrefix(region, "cn-") {
 		return "https://sts." + region + ".amazonaws.com.cn"
 	}
+	if fips {
+		return "https://sts-fips." + region + ".amazonaws.com"
+	}
 	return "https://sts." + region + ".amazonaws.com"
+}
+
+// FromEnv reads the AWS SDKs' standard endpoint settings for STS from the
+// server's environment: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, both
+// ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true; and
+// AWS_USE_FIPS_ENDPOINT. (The proxy settings, HTTPS_PROXY and NO_PROXY,
+// are the HTTP client's.)
+func FromEnv(getenv func(string) string) (endpoint string, fips bool) {
+	isTrue := func(k string) bool { return strings.EqualFold(strings.TrimSpace(getenv(k)), "true") }
+	fips = isTrue("AWS_USE_FIPS_ENDPOINT")
+	if isTrue("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") {
+		return "", fips
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"} {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v, fips
+		}
+	}
+	return "", fips
+}
+
+// DefaultUpstream is the endpoint of roles without an endpoint tag, and
+// where it comes from (for the server's start-up log).
+func (b *Broker) DefaultUpstream() (endpoint, from string) {
+	if n, ok := iam.NormalizeSTSEndpoint(b.o.Endpoint); ok {
+		return n, "broker.sts_endpoint"
+	}
+	if n, ok := iam.NormalizeSTSEndpoint(b.o.EnvEndpoint); ok {
+		return n, "environment"
+	}
+	return DefaultEndpoint(b.o.Region, b.o.FIPS), "region"
 }
 
 // mint signs the broker token for req.

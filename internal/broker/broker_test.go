@@ -384,6 +384,10 @@ func TestEndpointResolution(t *testing.T) {
 			}
 		})
 	}
+	fips, _ := New(Options{Minter: &fakeMinter{}, IssuerID: "x", Region: "us-gov-west-1", FIPS: true})
+	if got, _ := fips.resolveEndpoint(request()); got != "https://sts-fips.us-gov-west-1.amazonaws.com" {
+		t.Errorf("FIPS default endpoint = %q", got)
+	}
 	// A malformed upstream role tag is refused the same way.
 	b, _ := New(Options{Minter: &fakeMinter{}, IssuerID: "x", Region: "eu-west-1"})
 	req := request()
@@ -457,4 +461,30 @@ func FuzzParseAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFromEnv: the AWS SDKs' standard endpoint settings, as the server's
+// environment gives them.
+func TestFromEnv(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		endpoint string
+		fips     bool
+	}{
+		{name: "none"},
+		{name: "sts-specific wins", env: map[string]string{"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1", "AWS_ENDPOINT_URL": "http://127.0.0.1:2"}, endpoint: "http://127.0.0.1:1"},
+		{name: "global", env: map[string]string{"AWS_ENDPOINT_URL": " http://127.0.0.1:2 "}, endpoint: "http://127.0.0.1:2"},
+		{name: "ignored", env: map[string]string{"AWS_ENDPOINT_URL_STS": "http://127.0.0.1:1", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "TRUE"}},
+		{name: "fips", env: map[string]string{"AWS_USE_FIPS_ENDPOINT": "true"}, fips: true},
+		{name: "fips false", env: map[string]string{"AWS_USE_FIPS_ENDPOINT": "false"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ep, fips := FromEnv(func(k string) string { return tc.env[k] })
+			if ep != tc.endpoint || fips != tc.fips {
+				t.Errorf("FromEnv = %q %v, want %q %v", ep, fips, tc.endpoint, tc.fips)
+			}
+		})
+	}
 }

@@ -8,8 +8,9 @@
 //  1. resolves the upstream STS endpoint: the role's
 //     keyless:upstream-sts-endpoint tag (only an AWS STS endpoint or one the
 //     configuration allows), else the configured broker.sts_endpoint, else
-//     AWS_ENDPOINT_URL_STS in the server's environment, else
-//     https://sts.<region>.amazonaws.com for the server's region;
+//     the SDKs' standard endpoint settings in the server's environment
+//     ([FromEnv]), else the server region's STS endpoint (FIPS when
+//     AWS_USE_FIPS_ENDPOINT is true);
 //  2. mints keyless's own ID token with the configured built-in issuer:
 //     aud sts.amazonaws.com, sub keyless:<account>:role/<role name>, a
 //     unique jti, a lifetime of at most five minutes, the CI token's

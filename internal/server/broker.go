@@ -5,6 +5,7 @@ import (
 
 	"github.com/keylessci/keyless/internal/audit"
 	"github.com/keylessci/keyless/internal/broker"
+	"github.com/keylessci/keyless/internal/iam"
 )
 
 // openBroker turns broker mode on when the server has a built-in issuer to
@@ -18,9 +19,10 @@ func (s *Server) openBroker(cfg Config, o Options) error {
 	if id == "" {
 		id = s.issuer.Issuers()[0].ID
 	}
+	envEndpoint, fips := broker.FromEnv(o.Getenv)
 	b, err := broker.New(broker.Options{
 		Minter: s.issuer, IssuerID: id, Region: cfg.Region,
-		Endpoint: cfg.Broker.STSEndpoint, EnvEndpoint: o.Getenv("AWS_ENDPOINT_URL_STS"), AllowedEndpoints: cfg.Broker.AllowedSTSEndpoints,
+		Endpoint: cfg.Broker.STSEndpoint, EnvEndpoint: envEndpoint, FIPS: fips, AllowedEndpoints: cfg.Broker.AllowedSTSEndpoints,
 		Timeout: cfg.Broker.Timeout.D(), TokenLifetime: cfg.Broker.TokenLifetime.D(), OmitClaims: cfg.Audit.RedactClaims,
 		Record: s.recordBrokerEvent, Now: o.Now,
 		Logger: o.Logger.With("component", "broker"), Registerer: s.metrics.reg,
@@ -29,6 +31,8 @@ func (s *Server) openBroker(cfg Config, o Options) error {
 		return err
 	}
 	s.sts.SetBroker(b)
+	ep, from := b.DefaultUpstream()
+	s.log.Info("broker mode available for roles tagged "+iam.TagUpstreamRoleARN, "issuer", id, "upstream_sts", ep, "upstream_sts_from", from)
 	return nil
 }
 

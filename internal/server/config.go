@@ -112,8 +112,9 @@ type BrokerConfig struct {
 	// roles are refused with an explanation.
 	Issuer string `json:"issuer"`
 	// STSEndpoint is the upstream STS endpoint of roles without a
-	// keyless:upstream-sts-endpoint tag (default: AWS_ENDPOINT_URL_STS in
-	// the server's environment, else https://sts.<region>.amazonaws.com).
+	// keyless:upstream-sts-endpoint tag (default: the AWS SDKs' endpoint
+	// settings in the server's environment, else the region's endpoint;
+	// broker.FromEnv).
 	STSEndpoint string `json:"sts_endpoint"`
 	// AllowedSTSEndpoints are the endpoints, besides AWS's own STS
 	// endpoints, a role's keyless:upstream-sts-endpoint tag may name.

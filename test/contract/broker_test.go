@@ -216,7 +216,7 @@ func newBrokerRig(t *testing.T, withUpstream bool, config string, env ...string)
 		r.up = newSTSCounter(t, r.b.URL)
 		r.aEnv = append(r.aEnv, "AWS_ENDPOINT_URL_STS="+r.up.URL)
 	} else {
-		r.aEnv = append(r.aEnv, "AWS_ENDPOINT_URL_STS=")
+		r.aEnv = append(r.aEnv, "AWS_ENDPOINT_URL_STS=", "AWS_ENDPOINT_URL=")
 	}
 	r.aEnv = append(r.aEnv, env...)
 	r.startA(t, config)
