@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keylessci/keyless/internal/audit"
@@ -67,34 +68,39 @@ func brokeredAAD(accessKeyID string) []byte {
 }
 
 // brokeredCache is this node's copy of the brokered sessions it has seen.
+// Every session-signed call looks here first, so reads take no lock.
 type brokeredCache struct {
-	mu sync.Mutex
-	m  map[string]*BrokeredSession
+	m sync.Map // access key id → *BrokeredSession
+	n atomic.Int64
 }
 
 func (c *brokeredCache) get(id string) *BrokeredSession {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[id]
+	if v, ok := c.m.Load(id); ok {
+		return v.(*BrokeredSession)
+	}
+	return nil
 }
 
 func (c *brokeredCache) put(b *BrokeredSession) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= brokeredCacheMax {
-		c.m = map[string]*BrokeredSession{}
+	if c.n.Load() >= brokeredCacheMax {
+		// Bounded: start over (the store still has every session).
+		c.m.Clear()
+		c.n.Store(0)
 	}
-	c.m[b.AccessKeyID] = b
+	if _, loaded := c.m.Swap(b.AccessKeyID, b); !loaded {
+		c.n.Add(1)
+	}
 }
 
 func (c *brokeredCache) evictExpired(now int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, b := range c.m {
-		if now >= b.Expires {
-			delete(c.m, id)
+	c.m.Range(func(k, v any) bool {
+		if now >= v.(*BrokeredSession).Expires {
+			if _, ok := c.m.LoadAndDelete(k); ok {
+				c.n.Add(-1)
+			}
 		}
-	}
+		return true
+	})
 }
 
 // accountOfAssumedRole is the account field of arn:PARTITION:sts::ACCT:assumed-role/….
