@@ -28,6 +28,7 @@ func newRootCmd() *cobra.Command {
 		newHealthcheckCmd(),
 		newBrokerCmd(),
 		newProviderCmd(),
+		newPolicyCmd(),
 	)
 	return root
 }

@@ -166,6 +166,9 @@ func (s *Service) createProvider(ctx context.Context, r *awsquery.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProviderTags(tags); err != nil {
+		return nil, err
+	}
 	p := &store.Provider{
 		ARN: ProviderARN(s.account, u), URL: u, ClientIDs: ids, Thumbprints: tps, Tags: tags,
 		CreateDate: s.now().UTC().Truncate(1e9),
@@ -344,6 +347,9 @@ func (s *Service) tagProvider(ctx context.Context, r *awsquery.Request) (any, er
 	}
 	tags, err := parseTags(r.Params, "Tags", false, s.limits.TagsPerResource, "TagsPerOpenIdConnectProvider")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkProviderTags(tags); err != nil {
 		return nil, err
 	}
 	return nil, s.updateProvider(ctx, arn, func(p *store.Provider) error {

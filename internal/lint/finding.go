@@ -42,8 +42,8 @@ type Rule struct {
 	Title    string
 }
 
-// rules are the entries of trust-pitfalls.md §6 that the guardrail can
-// report; the full linter adds the others.
+// rules are the entries of trust-pitfalls.md §6 implemented today: those
+// the guardrail reports, and TP019 (Lint); the others come later.
 var rules = [...]Rule{
 	{"TP001", SeverityCritical, "no effective positive identity constraint"},
 	{"TP002", SeverityCritical, "an identity value matches subjects of every tenant"},
@@ -51,6 +51,7 @@ var rules = [...]Rule{
 	{"TP010", SeverityCritical, "the identity is constrained only through negated operators"},
 	{"TP011", SeverityHigh, "IfExists or an optional claim lets a token without the claim in"},
 	{"TP014", SeverityCritical, "a custom-template subject without an owner anchor"},
+	{"TP019", SeverityCritical, "duplicate JSON keys: the document must be rejected"},
 }
 
 // RuleByID returns the catalogue entry of id.
@@ -119,6 +120,14 @@ type Finding struct {
 	// should not. nil for findings of the policy's shape alone (AWS's own
 	// control).
 	Probe *Probe `json:"probe,omitempty"`
+	// Fix is the suggested tightened condition: the statement's Condition
+	// block as JSON, with upper-case placeholders (OWNER, REPO) where the
+	// policy does not say the name ("" when Lint has none to suggest).
+	Fix string `json:"fix,omitempty"`
+	// Line and Column locate the finding in the document when Lint knows
+	// it: the duplicate key (TP019), else the statement's opening brace.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 // Error lets a finding be the internal cause of a refusal.

@@ -261,6 +261,16 @@ func checkProperty(t *testing.T, r *rand.Rand, doc string, seed byte) bool {
 			t.Fatalf("finding's probe is the policy's own tenant:\n%s\n%s", doc, f.Message)
 		}
 	}
+	// Lint reports the same probes, each with a fix, and every probe it
+	// reports is admitted.
+	for _, f := range LintPolicy(p, testOptions(seed)) {
+		if f.Probe != nil && !admitsContext(p, f.Probe) {
+			t.Fatalf("Lint's probe is not admitted:\n%s\n%+v", doc, f.Probe)
+		}
+		if f.Fix == "" {
+			t.Fatalf("Lint's finding has no fix:\n%s\n%+v", doc, f)
+		}
+	}
 	if len(fs) > 0 {
 		return false
 	}

@@ -510,7 +510,11 @@ func attackCases() []attackCase {
 			fo:       fixtureOpts{ghProv: func(p *Provider) { p.MaxTokenLifetime = time.Hour }},
 			mutate:   setTime("exp", 7200),
 			wantCode: CodeInvalidIdentityToken, wantRule: "V11", wantErr: ErrLifetime},
-		{name: "long-lived token accepted without a lifetime limit (AWS parity)", rules: []string{"V11"},
+		{name: "long-lived token refused by the default lifetime limit", rules: []string{"V11"},
+			mutate:   setTime("exp", 7*24*3600),
+			wantCode: CodeInvalidIdentityToken, wantMsg: generic, wantRule: "V11", wantErr: ErrLifetime},
+		{name: "long-lived token accepted with the lifetime limit off (AWS parity)", rules: []string{"V11"},
+			fo:     fixtureOpts{opts: func(o *Options) { o.MaxTokenLifetime = -1 }},
 			mutate: setTime("exp", 7*24*3600)},
 
 		// --- V12 issuer --------------------------------------------------

@@ -78,8 +78,8 @@ func (v *Validator) checkClaims(payload map[string]any, p *Provider, now time.Ti
 	if iat > nowS+leeway {
 		return nil, invalidf("V10", ErrNotYetValid, "iat %d is %d s in the future (leeway %d s)", iat, iat-nowS, leeway)
 	}
-	if exp < iat {
-		return nil, invalidf("V09", ErrClaim, "exp %d is before iat %d", exp, iat)
+	if exp <= iat {
+		return nil, invalidf("V09", ErrClaim, "exp %d is not after iat %d: the token has no lifetime", exp, iat)
 	}
 	if v.opts.MaxTokenAge > 0 {
 		if age := nowS - iat; age > int64(v.opts.MaxTokenAge/time.Second) {
@@ -88,12 +88,8 @@ func (v *Validator) checkClaims(payload map[string]any, p *Provider, now time.Ti
 				Err:    ErrTooOld}
 		}
 	}
-	maxLife := v.opts.MaxTokenLifetime
-	if p.MaxTokenLifetime > 0 {
-		maxLife = p.MaxTokenLifetime
-	}
-	if maxLife > 0 && exp-iat > int64(maxLife/time.Second) {
-		return nil, invalidf("V11", ErrLifetime, "token lifetime exp−iat is %d s; at most %d s is accepted for this issuer", exp-iat, int64(maxLife/time.Second))
+	if err := v.checkLifetime(p, iat, exp); err != nil {
+		return nil, err
 	}
 
 	tok := &Token{Claims: payload, Issuer: p.URL, Provider: p,

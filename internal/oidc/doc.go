@@ -25,8 +25,9 @@
 //     V15–V17), through the cache;
 //  7. signature: key type and curve must fit alg, ECDSA signatures are R‖S
 //     of the exact length (V02);
-//  8. time: exp required, iat required, nbf and iat not in the future, age
-//     and optional lifetime limits (V09–V11, V18);
+//  8. time: exp required, iat required, exp after iat, nbf and iat not in
+//     the future, age limit, lifetime limit exp − iat (default 24 h, per
+//     provider overridable) (V09–V11, V18);
 //  9. aud/azp against the client IDs, then sub (V13, V14);
 //  10. optional single use of (iss, jti) (V19).
 //

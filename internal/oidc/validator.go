@@ -36,8 +36,15 @@ type Provider struct {
 	// this issuer (V01); values outside the AWS set are ignored.
 	Algorithms []string
 	// MaxTokenLifetime, if positive, rejects tokens whose exp − iat is
-	// longer (V11), e.g. 1 h for GitHub. Overrides Options.MaxTokenLifetime.
+	// longer (V11), e.g. 1 h for GitHub. Overrides Options.MaxTokenLifetime,
+	// up or down.
 	MaxTokenLifetime time.Duration
+	// MaxTokenLifetimeNote, if set, returns what is appended to the
+	// reason of a lifetime refusal: where the maximum that applied comes
+	// from and how to change it. The caller that builds the Provider knows
+	// (the STS: a provider tag or the server setting). A function, so the
+	// text is built only for a refusal.
+	MaxTokenLifetimeNote func() string
 }
 
 // Options configures a Validator. The zero value of each field gives the
@@ -58,8 +65,11 @@ type Options struct {
 	// ExpiredTokenException "Token too old" (V11). 0 means AWS's observed
 	// ~1 day (24 h); negative disables the check.
 	MaxTokenAge time.Duration
-	// MaxTokenLifetime rejects tokens whose exp − iat exceeds it (V11).
-	// 0 disables the check (AWS parity); Provider.MaxTokenLifetime overrides.
+	// MaxTokenLifetime rejects tokens whose exp − iat exceeds it with
+	// InvalidIdentityToken (V11): a long-lived token is a long-lived
+	// credential if it leaks. 0 means the default of 24 h; negative
+	// disables the check (AWS has none). Provider.MaxTokenLifetime
+	// overrides it per issuer.
 	MaxTokenLifetime time.Duration
 	// RequireKID rejects tokens without a kid (strict mode of V04).
 	RequireKID bool
@@ -149,8 +159,8 @@ func NewValidator(opts Options) (*Validator, error) {
 	if opts.MaxTokenAge == 0 {
 		opts.MaxTokenAge = defaultMaxTokenAge
 	}
-	if opts.MaxTokenLifetime < 0 {
-		return nil, errors.New("oidc: negative MaxTokenLifetime")
+	if opts.MaxTokenLifetime == 0 {
+		opts.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if opts.UnknownKIDRefreshInterval == 0 {
 		opts.UnknownKIDRefreshInterval = defaultRefreshBackoff

@@ -206,6 +206,10 @@ type TLSConfig struct {
 type STSConfig struct {
 	// MaxTokenAge refuses ID tokens older than this (AWS: about 1 day).
 	MaxTokenAge Duration `json:"max_token_age"`
+	// MaxTokenLifetime refuses ID tokens whose exp − iat is longer
+	// (InvalidIdentityToken), 1m to 168h; a provider's
+	// keyless:max-token-lifetime tag overrides it for its issuer.
+	MaxTokenLifetime Duration `json:"max_token_lifetime"`
 	// ClockLeeway tolerates issuer clock skew on nbf/iat/exp.
 	ClockLeeway Duration `json:"clock_leeway"`
 }
@@ -250,7 +254,7 @@ func Defaults() Config {
 			IdleTimeout:       Duration(2 * time.Minute),
 			ShutdownTimeout:   Duration(20 * time.Second),
 		},
-		STS:    STSConfig{MaxTokenAge: Duration(24 * time.Hour), ClockLeeway: Duration(60 * time.Second)},
+		STS:    STSConfig{MaxTokenAge: Duration(24 * time.Hour), MaxTokenLifetime: Duration(24 * time.Hour), ClockLeeway: Duration(60 * time.Second)},
 		Broker: BrokerConfig{Timeout: Duration(5 * time.Second), TokenLifetime: Duration(5 * time.Minute)},
 	}
 }
@@ -392,6 +396,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Broker.validate(c.Issuers)...)
 	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
 		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))
+	}
+	if l := c.STS.MaxTokenLifetime.D(); l < iam.MinProviderTokenLifetime || l > iam.MaxProviderTokenLifetime || l%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("sts.max_token_lifetime %s: want whole seconds from 1m to 168h (7 days)", l))
 	}
 	return errors.Join(errs...)
 }

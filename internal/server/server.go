@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	})
 	vopts := oidc.Options{
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,
-		Leeway: cfg.STS.ClockLeeway.D(), MaxTokenAge: cfg.STS.MaxTokenAge.D(),
+		Leeway: cfg.STS.ClockLeeway.D(), MaxTokenAge: cfg.STS.MaxTokenAge.D(), MaxTokenLifetime: cfg.STS.MaxTokenLifetime.D(),
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, AllowPrivateNetworks: cfg.AllowPrivateNetworkIssuers,
 	}
 	if err := oidcNetwork(cfg.OIDC, &vopts); err != nil {

@@ -155,7 +155,7 @@ func (s *Service) assume(ctx context.Context, r *awsquery.Request, x *exchange) 
 			}
 			return nil, false
 		}
-		return &oidc.Provider{URL: pr.URL, ClientIDs: pr.ClientIDs, Thumbprints: pr.Thumbprints}, true
+		return s.oidcProvider(ctx, pr), true
 	})
 	if err != nil {
 		return nil, s.tokenError(x, err)
@@ -188,24 +188,10 @@ func (s *Service) assume(ctx context.Context, r *awsquery.Request, x *exchange) 
 		x.reason = "the role's trust policy does not parse: " + err.Error()
 		return nil, s.denied(x)
 	}
-	set := policy.PolicySet{Resource: []*policy.Policy{trust}}
-	ctxKeys := s.trustContext(r, x, tok, role)
-	req := &policy.Request{
-		Principal: policy.Principal{Type: policy.PrincipalFederated, ID: x.providerARN},
-		Action:    actionAssume, Resource: role.ARN, Context: ctxKeys,
+	env := trustEnv{Now: s.now(), Region: r.Region, SourceIP: r.SourceIP, UserAgent: r.UserAgent}
+	if !x.decideTrust(trust, role.ARN, trustContext(x, tok, role.Tags, env)) {
+		return nil, s.denied(x)
 	}
-	for _, action := range x.requiredActions() {
-		req.Action = action
-		if d := set.Evaluate(req); d != policy.Allowed {
-			x.decision, x.trace = set.Explain(req)
-			x.reason = describeDenial(x.trace)
-			if action != actionAssume {
-				x.reason = "The trust policy does not allow " + action + ", which the token's " + claimFor(action) + " claim requires. " + x.reason
-			}
-			return nil, s.denied(x)
-		}
-	}
-	x.decision = policy.Allowed
 
 	// 5. Duration and session policies.
 	if duration > role.MaxSessionDuration {
@@ -306,27 +292,61 @@ func (x *exchange) requiredActions() []string {
 	return out
 }
 
+// decideTrust evaluates the role's trust policy for every action the
+// exchange needs (requiredActions) in the request context c, as the
+// token's provider (x.providerARN). On a refusal it records the decision,
+// the trace and the reason in x and returns false. The STS and the offline
+// simulator (simulate.go) both decide with it.
+func (x *exchange) decideTrust(trust *policy.Policy, roleARN string, c *policy.Context) bool {
+	set := policy.PolicySet{Resource: []*policy.Policy{trust}}
+	req := &policy.Request{
+		Principal: policy.Principal{Type: policy.PrincipalFederated, ID: x.providerARN},
+		Action:    actionAssume, Resource: roleARN, Context: c,
+	}
+	for _, action := range x.requiredActions() {
+		req.Action = action
+		if d := set.Evaluate(req); d != policy.Allowed {
+			x.decision, x.trace = set.Explain(req)
+			x.reason = describeDenial(x.trace)
+			if action != actionAssume {
+				x.reason = "The trust policy does not allow " + action + ", which the token's " + claimFor(action) + " claim requires. " + x.reason
+			}
+			return false
+		}
+	}
+	x.decision = policy.Allowed
+	return true
+}
+
+// trustEnv is what the trust evaluation's context takes from the request
+// rather than the token: the time and the caller's connection.
+type trustEnv struct {
+	Now                         time.Time
+	Region, SourceIP, UserAgent string
+}
+
 // trustContext builds the request context of the trust evaluation: the
 // provider's condition keys from the token, and the global and STS keys
-// AWS sets for AssumeRoleWithWebIdentity.
-func (s *Service) trustContext(r *awsquery.Request, x *exchange, tok *oidc.Token, role *store.Role) *policy.Context {
+// AWS sets for AssumeRoleWithWebIdentity. The STS and the offline
+// simulator (simulate.go) both build it here.
+func trustContext(x *exchange, tok *oidc.Token, roleTags []store.Tag, env trustEnv) *policy.Context {
 	vals := oidc.ConditionValues(tok)
 	c := policy.NewContext(len(vals) + 12 + len(x.tags))
 	for k, v := range vals {
 		c.Set(k, v...)
 	}
-	now := s.now()
+	now := env.Now
 	c.SetTime("aws:CurrentTime", now)
 	c.SetInt("aws:EpochTime", now.Unix())
 	c.Set("aws:FederatedProvider", x.providerARN)
 	c.Set("aws:PrincipalType", "WebIdentityUser")
 	c.Set("sts:RoleSessionName", x.sessionName)
-	c.Set("aws:RequestedRegion", r.Region)
-	if r.SourceIP != "" {
-		c.Set("aws:SourceIp", r.SourceIP)
+	c.Set("aws:RequestedRegion", env.Region)
+	if env.SourceIP != "" {
+		c.Set("aws:SourceIp", env.SourceIP)
 	}
-	if r.UserAgent != "" {
-		c.Set("aws:UserAgent", r.UserAgent)
+	if env.UserAgent != "" {
+		c.Set("aws:UserAgent", env.UserAgent)
 	}
 	c.SetBool("aws:SecureTransport", false)
 	if x.roleAuthorizedByIdp {
@@ -344,7 +364,7 @@ func (s *Service) trustContext(r *awsquery.Request, x *exchange, tok *oidc.Token
 	if len(x.transitive) > 0 {
 		c.Set("sts:TransitiveTagKeys", x.transitive...)
 	}
-	for _, t := range role.Tags {
+	for _, t := range roleTags {
 		c.Set("aws:ResourceTag/"+t.Key, t.Value)
 	}
 	return c

@@ -88,6 +88,20 @@ type UpstreamExplanation struct {
 
 // encodeExplanation seals the explanation of a refused exchange.
 func (s *Service) encodeExplanation(x *exchange, tokErr *oidc.Error) (string, error) {
+	b, err := json.Marshal(explain(x, tokErr))
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.ring.Ring().Seal(s.rand, b, authzAAD)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// explain builds the explanation of an exchange: the one the STS seals
+// into a refusal and the offline simulator (simulate.go) prints.
+func explain(x *exchange, tokErr *oidc.Error) Explanation {
 	e := Explanation{
 		MatchedStatements: itemList[any]{Items: []any{}},
 		Failures:          itemList[any]{Items: []any{}},
@@ -134,15 +148,7 @@ func (s *Service) encodeExplanation(x *exchange, tokErr *oidc.Error) (string, er
 			e.Context.Conditions.Items = append(e.Context.Conditions.Items, ce)
 		}
 	}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return "", err
-	}
-	sealed, err := s.ring.Ring().Seal(s.rand, b, authzAAD)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	return e
 }
 
 type decodeResult struct {

@@ -121,14 +121,14 @@ func TestCommandCheck(t *testing.T) {
 		`aws configure set credential_process "keyless assume --output credential-process"`: 0,
 		"keyless admin create-key --kind issuer-client --scope gh --data d":                 0,
 		"keyless serve --listen 127.0.0.1:8400 [--account-id 1] --issuer-url u":             0,
-		"keyless version":                  0,
-		"echo keyless policy lint x.json":  0, // an argument, not a command
-		"# keyless policy lint":            0, // a comment
-		"keyless policy lint trust.json":   1,
-		"keyless assume --no-such-flag":    1,
-		"keyless issuer":                   1, // a group needs its subcommand on a command line
-		"keyless issuer publish --nope":    1,
-		"x=$(keyless sts revoke --role r)": 1,
+		"keyless version":                     0,
+		"echo keyless no-such-command x.json": 0, // an argument, not a command
+		"# keyless no-such-command":           0, // a comment
+		"keyless no-such-command trust.json":  1,
+		"keyless assume --no-such-flag":       1,
+		"keyless issuer":                      1, // a group needs its subcommand on a command line
+		"keyless issuer publish --nope":       1,
+		"x=$(keyless sts revoke --role r)":    1,
 	}
 	for line, want := range cases {
 		uses := commandUses(line, 1)

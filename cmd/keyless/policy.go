@@ -1,0 +1,19 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// newPolicyCmd is the parent of the trust-policy tools: `keyless policy
+// simulate` (policy_simulate.go) and `keyless policy lint`
+// (policy_lint.go). Each subcommand lives in its own file and registers
+// here.
+func newPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Trust-policy tools that work offline: simulate an exchange, lint for pitfalls",
+	}
+	cmd.AddCommand(
+		newPolicySimulateCmd(),
+		newPolicyLintCmd(),
+	)
+	return cmd
+}
