@@ -2,6 +2,7 @@ package awsquery
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -50,6 +51,10 @@ type Request struct {
 	// Note collects what the handler wants the audit trail to say beyond
 	// what the dispatcher derives itself.
 	Note Note
+	// ResponseHeader holds headers the handler adds to the response
+	// (keyless's own X-Keyless-* headers; nil: none). The dispatcher
+	// copies them onto the response, success or error.
+	ResponseHeader http.Header
 }
 
 // Note is the handler's contribution to the audit event of a call.

@@ -22,9 +22,9 @@ import (
 // wording and names the probe that got in.
 
 // checkSharedIssuerControls applies the guardrail to a parsed trust
-// policy, with the service's account, clock and randomness.
+// policy, with the service's lint options.
 func (s *Service) checkSharedIssuerControls(p *policy.Policy) error {
-	return sharedIssuerControls(p, lint.Options{Account: s.account, Now: s.now, Rand: s.rand})
+	return sharedIssuerControls(p, s.LintOptions())
 }
 
 // sharedIssuerControls refuses p with MalformedPolicyDocument and the first

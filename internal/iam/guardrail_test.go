@@ -77,7 +77,10 @@ func TestSharedIssuerControls(t *testing.T) {
 		{"ForAnyValue", ghSubDoc("ForAnyValue:StringLike", `"repo:a/b:*"`), false},
 		{"upper-case key", trustDoc(ghStmt(`{"StringLike":{"TOKEN.ACTIONS.GITHUBUSERCONTENT.COM:SUB":"repo:a/b:*"}}`)), false},
 		{"empty list", ghSubDoc("StringEquals", `[]`), false},
-		{"job_workflow_ref", trustDoc(ghStmt(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"a/b/.github/workflows/d.yml@refs/heads/main"}}`)), false},
+		// AWS accepts a job_workflow_ref pin alone; keyless does not: a job
+		// of any organisation that calls the (public) reusable workflow
+		// carries it (TP014; docs/architecture.md, deviations).
+		{"job_workflow_ref", trustDoc(ghStmt(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"a/b/.github/workflows/d.yml@refs/heads/main"}}`)), true},
 		{"deny only", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":{"Federated":"` + ghProvider + `"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`, false},
 		{"private issuer", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::111122223333:oidc-provider/oidc.circleci.com/org/x"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`, false},
 	}

@@ -92,15 +92,20 @@ func (s *Service) updateStoredRole(ctx context.Context, name string, fn func(*st
 	return storeErr(err)
 }
 
-// checkTrustPolicy validates a trust policy and its size quota.
-func (s *Service) checkTrustPolicy(v *awsquery.Validator, param, doc string) error {
+// checkTrustPolicy validates a trust policy, applies the guardrail
+// (guardrail_modes.go) and checks the size quota.
+func (s *Service) checkTrustPolicy(v *awsquery.Validator, param, doc string) (trustCheck, error) {
 	if err := s.validatePolicyDocument(v, param, doc, policy.KindTrust); err != nil {
-		return err
+		return trustCheck{}, err
+	}
+	tc, err := s.guardTrustPolicy(doc)
+	if err != nil {
+		return trustCheck{}, err
 	}
 	if policy.Size(doc) > s.limits.TrustPolicySize {
-		return limit("Cannot exceed quota for ACLSizePerRole: %d", s.limits.TrustPolicySize)
+		return trustCheck{}, limit("Cannot exceed quota for ACLSizePerRole: %d", s.limits.TrustPolicySize)
 	}
-	return nil
+	return tc, nil
 }
 
 func (s *Service) checkBoundary(ctx context.Context, arn string) error {
@@ -135,7 +140,8 @@ func (s *Service) createRole(ctx context.Context, r *awsquery.Request) (any, err
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.checkTrustPolicy(&v, "AssumeRolePolicyDocument", doc); err != nil {
+	trust, err := s.checkTrustPolicy(&v, "AssumeRolePolicyDocument", doc)
+	if err != nil {
 		return nil, err
 	}
 	tags, err := parseTags(p, "Tags", true, s.limits.TagsPerResource, "TagsPerRole")
@@ -159,6 +165,7 @@ func (s *Service) createRole(ctx context.Context, r *awsquery.Request) (any, err
 		Description: desc, MaxSessionDuration: maxDur, PermissionsBoundary: boundary, Tags: tags,
 		CreateDate: s.now().UTC().Truncate(1e9),
 	}
+	s.recordFindings(ctx, r, name, trust)
 	switch err := s.st.Roles().Create(ctx, role, s.limits.Roles); {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return nil, awsquery.Errorf(awsquery.CodeEntityAlreadyExists, "Role with name %s already exists.", name)
@@ -167,6 +174,7 @@ func (s *Service) createRole(ctx context.Context, r *awsquery.Request) (any, err
 	case err != nil:
 		return nil, storeErr(err)
 	}
+	s.trustStored(r, name, trust)
 	r.Note.Resources = []awsquery.Resource{{ARN: role.ARN, AccountID: s.account, Type: "AWS::IAM::Role"}}
 	x := roleXML(role, false)
 	x.Tags = xmlTags(role.Tags)
@@ -294,13 +302,19 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, r *awsquery.Reques
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.checkTrustPolicy(&v, "PolicyDocument", doc); err != nil {
+	trust, err := s.checkTrustPolicy(&v, "PolicyDocument", doc)
+	if err != nil {
 		return nil, err
 	}
-	return nil, s.updateStoredRole(ctx, name, func(role *store.Role) error {
+	s.recordFindings(ctx, r, name, trust)
+	if err := s.updateStoredRole(ctx, name, func(role *store.Role) error {
 		role.TrustPolicy = doc
 		return nil
-	})
+	}); err != nil {
+		return nil, err
+	}
+	s.trustStored(r, name, trust)
+	return nil, nil
 }
 
 func (s *Service) deleteRole(ctx context.Context, r *awsquery.Request) (any, error) {
@@ -324,6 +338,9 @@ func (s *Service) deleteRole(ctx context.Context, r *awsquery.Request) (any, err
 		return nil, awsquery.NewError(awsquery.CodeDeleteConflict, "Cannot delete entity, must detach all policies first.")
 	case err != nil:
 		return nil, storeErr(err)
+	}
+	if s.observer != nil {
+		s.observer.RoleDeleted(name)
 	}
 	return nil, nil
 }

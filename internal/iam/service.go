@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/keylessci/keyless/internal/awsquery"
+	"github.com/keylessci/keyless/internal/lint"
 	"github.com/keylessci/keyless/internal/policy"
 	"github.com/keylessci/keyless/internal/store"
 )
@@ -69,7 +71,22 @@ type Options struct {
 	// SkipSharedIssuerControls turns off the identity-provider controls
 	// for shared OIDC providers (guardrail.go). AWS does not re-check roles
 	// written before it enforced them; this lets such roles be imported.
+	// It is the older spelling of Guardrail: GuardrailOff, and wins over
+	// Guardrail.
 	SkipSharedIssuerControls bool
+	// Guardrail is what trust-policy writes do with the linter's findings
+	// (guardrail_modes.go; "": GuardrailEnforce).
+	Guardrail GuardrailMode
+	// TrustObserver, when set, is told every committed change of a role's
+	// trust policy with its findings, in every mode.
+	TrustObserver TrustObserver
+	// Logger receives the guardrail's warnings (nil: discarded).
+	Logger *slog.Logger
+	// LintRand draws the linter's probe names (nil: crypto/rand): a
+	// stream of its own, so that linting does not move Rand's (ids).
+	LintRand io.Reader
+	// OwnIssuers are keyless's own issuers, which the linter recognises.
+	OwnIssuers []lint.OwnIssuer
 	// AllowedSTSEndpoints are the STS endpoints, besides AWS's, a role's
 	// keyless:upstream-sts-endpoint tag may name (brokertags.go).
 	AllowedSTSEndpoints []string
@@ -83,16 +100,35 @@ type Service struct {
 	now      func() time.Time
 	rand     io.Reader
 	loopback bool
-	skipIdP  bool
+	// guardrail, observer, log: see Options; lintPolicy is
+	// lint.LintPolicy (a test's stand-in).
+	guardrail  GuardrailMode
+	observer   TrustObserver
+	log        *slog.Logger
+	lintPolicy func(*policy.Policy, lint.Options) []lint.Finding
+	lintRand   io.Reader
+	ownIssuers []lint.OwnIssuer
 	// allowedSTS: see Options.AllowedSTSEndpoints.
 	allowedSTS []string
 }
 
 // New returns a Service.
 func New(o Options) *Service {
+	mode := o.Guardrail
+	if mode == "" {
+		mode = GuardrailEnforce
+	}
+	if o.SkipSharedIssuerControls {
+		mode = GuardrailOff
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger()
+	}
 	return &Service{
 		st: o.Store, account: o.Account, limits: o.Limits.withDefaults(),
-		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP, skipIdP: o.SkipSharedIssuerControls,
+		now: o.Now, rand: o.Rand, loopback: o.AllowLoopbackHTTP,
+		guardrail: mode, observer: o.TrustObserver, log: o.Logger, lintPolicy: lint.LintPolicy,
+		lintRand: o.LintRand, ownIssuers: o.OwnIssuers,
 		allowedSTS: o.AllowedSTSEndpoints,
 	}
 }
@@ -425,13 +461,10 @@ func (s *Service) validatePolicyDocument(v *awsquery.Validator, param, doc strin
 	if err := v.Err(); err != nil {
 		return err
 	}
-	p, err := policy.ParseWithOptions(doc, kind, policy.Options{MaxSize: -1})
-	if err != nil {
+	if _, err := policy.ParseWithOptions(doc, kind, policy.Options{MaxSize: -1}); err != nil {
 		return PolicyError(err)
 	}
-	if kind == policy.KindTrust && !s.skipIdP {
-		return s.checkSharedIssuerControls(p)
-	}
+	// Trust policies then go through the guardrail (checkTrustPolicy).
 	return nil
 }
 

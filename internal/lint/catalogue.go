@@ -114,13 +114,17 @@ func IssuerFor(federated string) (iss Issuer, prefix string, ok bool) {
 func issuerFor(federated string) (*Issuer, string, bool) {
 	_, rest, found := strings.Cut(federated, ":oidc-provider/")
 	if !found || rest == "" {
-		return nil, "", false
+		return builtinIssuerFor(federated)
 	}
 	for i := range sharedIssuers {
 		s := &sharedIssuers[i]
 		if rest == s.Host || strings.HasPrefix(rest, s.Host+"/") {
 			return s, rest, true
 		}
+	}
+	// Per-tenant issuers and Google (catalogue_tenants.go).
+	if s, ok := tenantIssuerFor(rest); ok {
+		return s, rest, true
 	}
 	return nil, "", false
 }

@@ -45,9 +45,13 @@ func TestIssuerFor(t *testing.T) {
 		"arn:aws:iam::111122223333:oidc-provider/gitlab.com":                                   "gitlab.com",
 		"arn:aws:iam::111122223333:oidc-provider/api.pulumi.com/oidc":                          "api.pulumi.com/oidc",
 		"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com.evil.com": "",
-		"arn:aws:iam::111122223333:oidc-provider/oidc.circleci.com/org/o1":                     "",
 		"arn:aws:iam::111122223333:oidc-provider/":                                             "",
-		"accounts.google.com": "",
+		// Per-tenant issuers and Google (catalogue_tenants.go): not shared.
+		"arn:aws:iam::111122223333:oidc-provider/oidc.circleci.com/org/o1":                                             "circleci",
+		"arn:aws:iam::111122223333:oidc-provider/api.bitbucket.org/2.0/workspaces/acme/pipelines-config/identity/oidc": "bitbucket",
+		"arn:aws:iam::111122223333:oidc-provider/gitlab.example.com":                                                   "gitlab",
+		"arn:aws:iam::111122223333:oidc-provider/issuer.example.com":                                                   "",
+		"accounts.google.com": "google",
 	} {
 		iss, _, ok := IssuerFor(fed)
 		if got := iss.Name; got != want || ok != (want != "") {

@@ -8,13 +8,13 @@
 // Guardrail is the server's shared-issuer guardrail: CreateRole and
 // UpdateAssumeRolePolicy refuse a trust policy when a token of another
 // tenant of a shared issuer (GitHub Actions, gitlab.com, HCP Terraform,
-// Buildkite, …) would be admitted. Lint is the linter behind `keyless
-// policy lint`: the same probes (rules TP001, TP002, TP005, TP010, TP011,
-// TP014), duplicate JSON keys (TP019), and a suggested fix per finding,
-// re-checked by the probes. Rules returns what runs; the other rules of
-// TP001–TP040 (trust-pitfalls.md §6) grow from the same Finding, Probe
-// and catalogue types: one more function per rule, called from
-// LintPolicy.
+// Buildkite, …) would be admitted. Lint and LintPolicy run every rule of
+// trust-pitfalls.md §6 (Rules lists them): the guardrail's probes,
+// duplicate JSON keys (TP019), the patterns within one tenant
+// (rules_patterns.go), keys, audiences and statement shapes for every
+// issuer (rules_keys.go, catalogue_tenants.go), and the CI-specific rules
+// (rules_ci.go); each finding has a suggested fix. A rule is one function
+// in LintPolicy's list.
 //
 // The package decides nothing by matching strings itself: candidate probes
 // are built from the policy's own values (a small glob-intersection search

@@ -149,6 +149,12 @@ func newFinding(p *policy.Policy, si int, iss *Issuer, prefix, fed, rule, msg st
 		Path: "$.Statement[" + strconv.Itoa(si) + "]"}
 	if r, ok := RuleByID(rule); ok {
 		f.Severity = r.Severity
+		// A GitHub Enterprise issuer (token.actions.githubusercontent.com/
+		// <slug>) is shared by the enterprise's organisations only: one
+		// level lower (trust-cases-sample P-GH-40: TP001 HIGH).
+		if prefix != iss.Host && f.Severity > SeverityInfo {
+			f.Severity--
+		}
 	}
 	for _, c := range st.Condition {
 		if slices.Contains(iss.ControlClaims, keyClaim(c.Key, prefix)) {

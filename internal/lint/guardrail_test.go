@@ -91,8 +91,6 @@ func guardCases() []guardCase {
 		{name: "two scoped values", doc: ghSub("StringLike", `["repo:acme/app:*","repo:acme/infra:ref:refs/heads/main"]`)},
 		{name: "immutable exact", doc: ghSub("StringEquals", `"repo:acme@1001/app@5001:ref:refs/heads/main"`)},
 		{name: "immutable ids wildcarded", doc: ghSub("StringLike", `"repo:acme@*/app@*:ref:refs/heads/main"`)},
-		{name: "job_workflow_ref alone", doc: gh("StringEquals", "job_workflow_ref", `"acme/automation/.github/workflows/deploy.yml@refs/heads/main"`)},
-		{name: "job_workflow_ref template subject", doc: ghSub("StringEquals", `"job_workflow_ref:acme/automation/.github/workflows/deploy.yml@refs/heads/main"`)},
 		{name: "repository_owner template", doc: ghSub("StringEquals", `"repository_owner:acme"`)},
 		{name: "sub loose but owner id pinned", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:*"},"StringEquals":{"`+ghPfx+`:repository_owner_id":"1001"}}`))},
 		{name: "sub loose but repository pinned", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:*"},"StringEquals":{"`+ghPfx+`:repository":"acme/app"}}`))},
@@ -100,7 +98,6 @@ func guardCases() []guardCase {
 		{name: "mixed-case organisation", doc: ghSub("StringLike", `"repo:Acme-Corp/app:environment:prod*"`)},
 		{name: "immutable organisation wide", doc: ghSub("StringLike", `"repo:acme@1001/*"`)},
 		{name: "branch wildcard", doc: ghSub("StringLike", `"repo:acme/app:ref:refs/heads/release-*"`)},
-		{name: "org .github repository workflow", doc: gh("StringEquals", "job_workflow_ref", `"acme/.github/.github/workflows/deploy.yml@refs/heads/main"`)},
 		{name: "deny only", doc: doc(denyStmt(ghARN, ""))},
 		{name: "private issuer", doc: doc(stmt(ccARN, ""))},
 		{name: "gitlab exact", doc: doc(stmt(glARN, `{"StringEquals":{"gitlab.com:sub":"project_path:acme/app:ref_type:branch:ref:main"}}`))},
@@ -163,9 +160,17 @@ func guardCases() []guardCase {
 		{name: "ForAllValues loose", doc: ghSub("ForAllValues:StringLike", `"repo:*"`), rule: "TP002", kind: KindOtherTenant},
 		{name: "IfExists look-alike plus scoped", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:acme*"},"StringEqualsIfExists":{"`+ghPfx+`:environment":"production"}}`)), rule: "TP005", kind: KindLookalike},
 		{name: "environment template", doc: ghSub("StringEquals", `"environment:production"`), rule: "TP014", kind: KindCustomTemplate, in: "environment:production"},
+		// A reusable workflow's ref names the workflow, not the caller: a
+		// job of any organisation that calls a public one carries it
+		// (trust-pitfalls TP014, trust-cases-sample P-GH-25; AWS accepts).
+		{name: "job_workflow_ref alone", doc: gh("StringEquals", "job_workflow_ref", `"acme/automation/.github/workflows/deploy.yml@refs/heads/main"`), rule: "TP014", kind: KindCustomTemplate, claim: "job_workflow_ref", in: "acme/automation/"},
+		{name: "job_workflow_ref template subject", doc: ghSub("StringEquals", `"job_workflow_ref:acme/automation/.github/workflows/deploy.yml@refs/heads/main"`), rule: "TP014", kind: KindCustomTemplate, in: "job_workflow_ref:acme/automation/"},
+		{name: "org .github repository workflow", doc: gh("StringEquals", "job_workflow_ref", `"acme/.github/.github/workflows/deploy.yml@refs/heads/main"`), rule: "TP014", kind: KindCustomTemplate, claim: "job_workflow_ref", in: "acme/.github/"},
 		{name: "ref template", doc: ghSub("StringEquals", `"ref:refs/heads/main"`), rule: "TP014", kind: KindCustomTemplate},
 		{name: "repository_owner look-alike", doc: ghSub("StringLike", `"repository_owner:acme*"`), rule: "TP005", kind: KindLookalike},
-		{name: "job_workflow_ref look-alike", doc: gh("StringLike", "job_workflow_ref", `"acme*/automation/.github/workflows/deploy.yml@refs/heads/main"`), rule: "TP005", kind: KindLookalike, claim: "job_workflow_ref", in: "/automation/.github/workflows/deploy.yml@refs/heads/main"},
+		// Look-alike owners would get in too; a caller of the workflow
+		// itself is found first (TP014).
+		{name: "job_workflow_ref look-alike", doc: gh("StringLike", "job_workflow_ref", `"acme*/automation/.github/workflows/deploy.yml@refs/heads/main"`), rule: "TP014", kind: KindCustomTemplate, claim: "job_workflow_ref", in: "/automation/.github/workflows/deploy.yml@refs/heads/main"},
 		{name: "two loose conditions together", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:*"},"ForAnyValue:StringLike":{"`+ghPfx+`:sub":"*:environment:production"}}`)), rule: "TP002", kind: KindOtherTenant, in: ":environment:production"},
 		{name: "region condition does not scope", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:*"},"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}`)), rule: "TP002", kind: KindOtherTenant},
 		{name: "deny of the likely names does not scope", doc: doc(stmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":"repo:*"}}`), denyStmt(ghARN, `{"StringLike":{"`+ghPfx+`:sub":["repo:*/app:*","repo:*:ref:refs/heads/main"]}}`)), rule: "TP002", kind: KindOtherTenant},

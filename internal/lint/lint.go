@@ -37,8 +37,9 @@ func Rules() []Rule { return slices.Clone(rules[:]) }
 // probes of Guardrail decide TP001, TP002, TP005, TP010, TP011 and TP014:
 // a finding's Probe is a token of another tenant that policy.Evaluate
 // admits. Each finding carries a suggested Fix: the statement's Condition
-// block tightened. Statements for per-tenant or unknown issuers are not
-// checked yet (the rules for them come with the rest of TP001–TP040).
+// block tightened. Statements for per-tenant issuers, Google and any
+// other OIDC provider are checked by RulesKeys (catalogue_tenants.go,
+// rules_keys.go): TP001 by probes there too.
 func Lint(doc []byte, o Options) (Report, error) {
 	rep := Report{Rules: Rules()}
 	p, err := policy.Parse(string(doc), policy.KindTrust)
@@ -61,7 +62,10 @@ func Lint(doc []byte, o Options) (Report, error) {
 // position, and for findings with a probe and no fix the tightened
 // Condition.
 var checks = [...]func(*policy.Policy, Options) []Finding{
-	Guardrail, // TP001, TP002, TP005, TP010, TP011, TP014
+	Guardrail,    // TP001, TP002, TP005, TP010, TP011, TP014
+	RulesKeys,    // TP001 (per-tenant, Google, generic issuers), TP013, TP017, TP018, TP021, TP022, TP029, TP032, TP039
+	PatternRules, // TP003, TP004, TP006, TP007, TP008, TP009, TP012, TP015, TP016, TP031
+	RulesCI,      // TP023, TP024, TP025, TP026, TP033, TP034, TP037, TP038, TP040 (TP020: unionFindings, below)
 }
 
 // LintPolicy is Lint on a parsed policy.
@@ -90,6 +94,7 @@ func LintPolicy(p *policy.Policy, o Options) []Finding {
 			f.Fix = suggestFix(p, f, o)
 		}
 	}
+	fs = append(fs, unionFindings(p, fs)...) // TP020: the weakest of several statements, on the findings above
 	slices.SortStableFunc(fs, func(a, b Finding) int { return a.Statement - b.Statement })
 	return fs
 }

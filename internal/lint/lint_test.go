@@ -59,19 +59,30 @@ func TestLintTestdata(t *testing.T) {
 			if got := ruleIDs(rep.Rules); !slices.Contains(got, tp.rule) {
 				t.Fatalf("rule %s is not among the rules that ran: %v", tp.rule, got)
 			}
+			// Other rules may have their say on the same policy (a name-only
+			// pin earns TP015, a GitHub branch pin TP033); the file is about
+			// its own rule, and a fixed twin must not be CRITICAL.
+			var mine []Finding
+			for _, f := range rep.Findings {
+				if f.Rule == tp.rule {
+					mine = append(mine, f)
+				}
+			}
 			if !tp.bad {
-				if len(rep.Findings) > 0 {
-					t.Fatalf("fixed policy has findings: %+v", rep.Findings)
+				if len(mine) > 0 {
+					t.Fatalf("fixed policy has %s findings: %+v", tp.rule, mine)
+				}
+				for _, f := range rep.Findings {
+					if f.Severity == SeverityCritical {
+						t.Fatalf("fixed policy has a CRITICAL finding: %+v", f)
+					}
 				}
 				return
 			}
-			if len(rep.Findings) == 0 {
-				t.Fatalf("no finding, want %s", tp.rule)
+			if len(mine) == 0 {
+				t.Fatalf("no %s finding; got %+v", tp.rule, rep.Findings)
 			}
-			f := rep.Findings[0]
-			if f.Rule != tp.rule {
-				t.Fatalf("rule %s, want %s: %s", f.Rule, tp.rule, f.Message)
-			}
+			f := mine[0]
 			if f.Probe == nil || f.Fix == "" || f.Line == 0 || f.Path == "" {
 				t.Fatalf("finding lacks probe, fix, line or path: %+v", f)
 			}
@@ -85,7 +96,7 @@ func TestLintTestdata(t *testing.T) {
 				t.Fatalf("the fix does not parse: %v\n%s", err, fixed)
 			}
 			for _, g := range rep2.Findings {
-				if g.Statement == f.Statement {
+				if g.Statement == f.Statement && (g.Rule == f.Rule || g.Severity == SeverityCritical) {
 					t.Fatalf("the fix %s leaves %s: %s", f.Fix, g.Rule, g.Message)
 				}
 			}
@@ -196,16 +207,24 @@ func TestLintParseError(t *testing.T) {
 	}
 }
 
-// TestLintCleanAndUncatalogued: a tight policy and one for a per-tenant
-// issuer (not checked yet) have no findings.
+// TestLintCleanAndUncatalogued: a tight policy and a tight one for a
+// per-tenant issuer have no finding above LOW (what remains is advice:
+// an exact name pin without an immutable id, TP015 LOW; follow-up runs on
+// the default branch, TP033 INFO; the CircleCI user pin's residual
+// ssh-rerun, TP023 MEDIUM).
 func TestLintCleanAndUncatalogued(t *testing.T) {
 	for _, d := range []string{
 		doc(stmt(ghARN, `{"StringEquals":{"`+ghPfx+`:aud":"sts.amazonaws.com","`+ghPfx+`:sub":"repo:acme/app:ref:refs/heads/main"}}`)),
-		doc(stmt(ccARN, "")),
+		doc(stmt(ccARN, `{"StringEquals":{"oidc.circleci.com/org/o1:aud":"o1","oidc.circleci.com/org/o1:sub":"org/o1/project/p1/user/u1"}}`)),
 	} {
 		rep, err := Lint([]byte(d), testOptions(1))
-		if err != nil || len(rep.Findings) != 0 {
-			t.Errorf("%s: %v %+v", d, err, rep.Findings)
+		if err != nil {
+			t.Fatalf("%s: %v", d, err)
+		}
+		for _, f := range rep.Findings {
+			if f.Severity > SeverityMedium || (f.Severity == SeverityMedium && f.Rule != "TP023") {
+				t.Errorf("%s: %s %s: %s", d, f.Rule, f.Severity, f.Message)
+			}
 		}
 	}
 }
@@ -300,6 +319,21 @@ func TestLintFixProperty(t *testing.T) {
 			continue
 		}
 		for _, f := range LintPolicy(p, testOptions(byte(i))) {
+			if !slices.Contains([]string{"TP001", "TP002", "TP005", "TP010", "TP011", "TP014"}, f.Rule) {
+				// The guardrail's rules here; each rule group checks its
+				// own fixes on random policies (TestRulesPatternsFixProperty,
+				// TestRulesKeysProperty) or on its testdata (TestRulesCI).
+				continue
+			}
+			if !strings.HasPrefix(f.Fix, "{") || f.Severity == SeverityInfo || f.Probe == nil {
+				// Advice: a sentence where no condition fixes it (TP023,
+				// TP034), an INFO template whose placeholders only the
+				// owner can fill (TP037's immutable ids), or a shape
+				// finding (TP009's literal wildcard: only the owner knows
+				// the exact value). The property is about what a probe
+				// proves gets in.
+				continue
+			}
 			total++
 			fixed := applyFix(t, []byte(d), f)
 			rep, err := Lint(fixed, testOptions(byte(i+1)))
@@ -307,7 +341,11 @@ func TestLintFixProperty(t *testing.T) {
 				t.Fatalf("policy %s\nfix %s does not parse: %v", d, f.Fix, err)
 			}
 			for _, g := range rep.Findings {
-				if g.Statement == f.Statement {
+				// A fix answers its own rule (another rule's finding on
+				// the statement, e.g. TP017's missing aud, has its own).
+				// TP020 restates the weakest statement's finding: once
+				// fixed, the next weakest may be reported in its turn.
+				if g.Statement == f.Statement && g.Rule == f.Rule && f.Rule != "TP020" {
 					t.Fatalf("policy %s\nfix %s\nleaves %s: %s", d, f.Fix, g.Rule, g.Message)
 				}
 			}

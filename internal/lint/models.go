@@ -156,7 +156,9 @@ var (
 // subject, the immutable one (owner@id/repo@id), and the custom templates
 // an organisation can set for its own tokens: those led by an owner-bound
 // claim stay anchored to the owner; environment:, ref: and workflow: are
-// not, so any organisation can mint them (TP014).
+// not, so any organisation can mint them (TP014); nor is job_workflow_ref:
+// when it names a reusable workflow that other organisations' jobs call
+// (a public one: any job anywhere).
 var githubModel = (&model{
 	slots: []slotDef{
 		{name: "owner", cs: ghName, tenant: true},
@@ -172,6 +174,11 @@ var githubModel = (&model{
 		{name: "wf_file", cs: wfPath, def: "deploy.yml"},
 		{name: "wf_ref", cs: gitRef, def: "heads/main"},
 		{name: "workflow", cs: anyText, def: "deploy"},
+		// The repository of a reusable workflow another organisation's
+		// job calls: a public one can be called by anyone, so it names
+		// no tenant (trust-cases-sample P-GH-25).
+		{name: "called_owner", cs: ghName, def: "acme"},
+		{name: "called_repo", cs: ghRepo, def: "automation"},
 		{name: "actor", cs: ghName, alias: "owner"},
 		{name: "actor_id", cs: digits, id: true},
 		{name: "aud", cs: anyText, def: "sts.amazonaws.com"},
@@ -201,6 +208,9 @@ var githubModel = (&model{
 		{"template environment", KindCustomTemplate, []claimDef{{"sub", "environment:{env}"}, {"environment", "{env}"}}},
 		{"template ref", KindCustomTemplate, []claimDef{{"sub", "ref:refs/heads/{branch}"}}},
 		{"template workflow", KindCustomTemplate, []claimDef{{"sub", "workflow:{workflow}"}}},
+		{"template job_workflow_ref of a called workflow", KindCustomTemplate, []claimDef{
+			{"sub", "job_workflow_ref:{called_owner}/{called_repo}/.github/workflows/{wf_file}@refs/{wf_ref}"},
+			{"job_workflow_ref", "{called_owner}/{called_repo}/.github/workflows/{wf_file}@refs/{wf_ref}"}}},
 	},
 	order:    []string{"environment", "ref", "workflow", "aud", "sub", "job_workflow_ref", "repository", "repository_owner_id", "repository_id", "actor", "actor_id"},
 	optional: []string{"environment"},

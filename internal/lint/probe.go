@@ -24,6 +24,15 @@ type Options struct {
 	// so that a policy cannot be written to let exactly the probes out;
 	// nil means crypto/rand.
 	Rand io.Reader
+	// OwnIssuers are keyless's own issuers (the server's issuer URLs and
+	// their claim profiles): a provider with one of these URLs is
+	// recognised as keyless's (catalogue_tenants.go).
+	OwnIssuers []OwnIssuer
+	// Baseline is the previous version of the trust policy document
+	// (nil: none). TP040 reports what the checked document admits that
+	// the baseline did not: a new subject value, statement or looser
+	// operator (rules_ci.go).
+	Baseline []byte
 }
 
 const (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -122,6 +123,7 @@ func (q *queryAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp == (awsquery.Rendered{}) {
 		resp = render()
 	}
+	maps.Copy(w.Header(), req.ResponseHeader)
 	resp.Write(w)
 	q.limit.charge(req, aerr)
 	q.finish(r, req, action, aerr, start)

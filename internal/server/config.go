@@ -65,6 +65,26 @@ type Config struct {
 	// before authentication (junk tokens, bad signatures); see
 	// RefusalLimitConfig.
 	RefusalLimit RefusalLimitConfig `json:"refusal_limit"`
+
+	// Guardrail is what CreateRole and UpdateAssumeRolePolicy do with the
+	// trust-policy linter's findings: enforce (default: refuse CRITICAL
+	// findings), warn (accept and record them) or off (iam.GuardrailMode).
+	// iam.skip_shared_issuer_controls: true, its older spelling, means off
+	// whatever this says (GuardrailMode).
+	Guardrail string `json:"guardrail"`
+}
+
+// GuardrailMode is the guardrail's effective mode: off when
+// iam.skip_shared_issuer_controls is set, else Guardrail.
+func (c *Config) GuardrailMode() iam.GuardrailMode {
+	if c.IAM.SkipSharedIssuerControls {
+		return iam.GuardrailOff
+	}
+	m, err := iam.ParseGuardrailMode(c.Guardrail)
+	if err != nil {
+		return iam.GuardrailEnforce // Validate refuses it first
+	}
+	return m
 }
 
 // IssuerConfig configures one built-in issuer (see issuer.Config for the
@@ -101,7 +121,8 @@ type IAMConfig struct {
 	// SkipSharedIssuerControls accepts trust policies that trust a shared
 	// OIDC issuer (GitHub Actions, gitlab.com, ...) without pinning its
 	// tenant claim. AWS refuses them for new writes but keeps roles written
-	// before; set this only to import such roles.
+	// before; set this only to import such roles. It is the older spelling
+	// of `guardrail: off` and wins over Config.Guardrail.
 	SkipSharedIssuerControls bool `json:"skip_shared_issuer_controls"`
 }
 
@@ -246,6 +267,7 @@ func Defaults() Config {
 		Audit: AuditConfig{SealInterval: Duration(5 * time.Minute), GroupCommitWindow: Duration(2 * time.Millisecond),
 			MinFreeBytes: 128 << 20, DiskAlarmRatio: 0.8, DiskShedRatio: 0.9},
 		RefusalLimit: defaultRefusalLimit(),
+		Guardrail:    string(iam.GuardrailEnforce),
 		HTTP: HTTPConfig{
 			MaxBodyBytes:      1 << 20,
 			ReadHeaderTimeout: Duration(10 * time.Second),
@@ -394,6 +416,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Broker.validate(c.Issuers)...)
+	if _, err := iam.ParseGuardrailMode(c.Guardrail); err != nil {
+		errs = append(errs, err)
+	}
 	if c.STS.MaxTokenAge.D() <= 0 || c.STS.ClockLeeway.D() < 0 || c.STS.ClockLeeway.D() > 5*time.Minute {
 		errs = append(errs, errors.New("sts: max_token_age must be positive and clock_leeway between 0 and 5m"))
 	}

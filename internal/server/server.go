@@ -61,6 +61,8 @@ type Server struct {
 	ring    *sts.RingManager
 	trail   *audit.Trail
 	issuer  *issuer.Service
+	// trust keeps keyless_trust_findings (trustfindings.go).
+	trust   *trustFindings
 	api     *queryAPI
 	metrics *metrics
 	mux     *http.ServeMux
@@ -174,11 +176,16 @@ func New(ctx context.Context, cfg Config, o Options) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	s.trust = newTrustFindings(s.metrics.reg, o.Logger.With("component", "guardrail"), o.Now)
+	s.closers = append(s.closers, func(context.Context) error { s.trust.stop(); return nil })
 	s.iam = iam.New(iam.Options{
 		Store: st, Account: s.account, Limits: cfg.Limits, Now: o.Now, Rand: o.Rand,
 		AllowLoopbackHTTP: cfg.AllowLoopbackHTTPIssuers, SkipSharedIssuerControls: cfg.IAM.SkipSharedIssuerControls,
-		AllowedSTSEndpoints: cfg.Broker.AllowedSTSEndpoints,
+		AllowedSTSEndpoints: cfg.Broker.AllowedSTSEndpoints, Guardrail: cfg.GuardrailMode(), TrustObserver: s.trust,
+		Logger: o.Logger.With("component", "guardrail"), OwnIssuers: ownIssuers(cfg),
 	})
+	s.trust.lint = s.iam.LintTrustPolicy
+	warnGuardrail(o.Logger, cfg)
 	vopts := oidc.Options{
 		Now: o.Now, Rand: o.Rand, Logger: o.Logger.With("component", "oidc"), Registerer: s.metrics.reg,
 		Leeway: cfg.STS.ClockLeeway.D(), MaxTokenAge: cfg.STS.MaxTokenAge.D(), MaxTokenLifetime: cfg.STS.MaxTokenLifetime.D(),
@@ -383,6 +390,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	go s.ring.Run(bg, time.Minute)
 	go s.sts.RunBrokeredPurge(bg, time.Minute)
 	go s.reportRefusals(bg)
+	s.trust.start(bg, s.store.Roles())
 	if s.issuer != nil {
 		if err := s.issuer.Start(bg); err != nil {
 			return err

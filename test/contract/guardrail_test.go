@@ -57,6 +57,11 @@ func TestGuardrailSampleCases(t *testing.T) {
 					!strings.Contains(msg, dev.probe) {
 					t.Errorf("message does not name the %s probe %s: %v", dev.rule, dev.probe, msg)
 				}
+			case criticalFinding(tc):
+				// guardrail: enforce (the default) refuses every CRITICAL
+				// finding of the linter, which AWS accepts (issue 14; P-GH-31
+				// TP016, P-GH-25 TP014).
+				wantCode(t, err, "MalformedPolicyDocument")
 			default:
 				if err != nil {
 					t.Fatalf("accepted by AWS's control (%s), refused here: %v", tc.WriteGuardrail, err)
@@ -158,4 +163,15 @@ func TestGuardrailCLI(t *testing.T) {
 	if r := off.aws(t, "iam", "create-role", "--role-name", "imported", "--assume-role-policy-document", file("off", refused[1].doc)); r.Code != 0 {
 		t.Fatalf("with the controls off: %s", r.Stderr)
 	}
+}
+
+// criticalFinding reports whether the case expects a CRITICAL finding of
+// the linter.
+func criticalFinding(tc trustCase) bool {
+	for _, f := range tc.LinterFindings {
+		if f.Severity == "CRITICAL" {
+			return true
+		}
+	}
+	return false
 }

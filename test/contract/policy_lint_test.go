@@ -79,9 +79,12 @@ func TestPolicyLintLiveRoles(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	got := map[string]string{}
+	got := map[string][]string{} // the CRITICAL findings of each role (others advise)
 	for _, f := range out.Findings {
-		got[f.File] = f.Rule
+		if f.Severity != "CRITICAL" {
+			continue
+		}
+		got[f.File] = append(got[f.File], f.Rule)
 		if strings.HasSuffix(f.File, "/any-repo") && !strings.Contains(f.Fix, "refs/heads/a+b c") {
 			t.Errorf("the document was not decoded as IAM encoded it: fix %s", f.Fix)
 		}
@@ -89,11 +92,13 @@ func TestPolicyLintLiveRoles(t *testing.T) {
 			t.Errorf("finding %+v", f)
 		}
 	}
+	// any-repo: "repo:*" among tight values is TP003 (the loosest value
+	// of a list wins), proven by the same probe as TP002.
 	want := map[string]string{
 		"arn:aws:iam::111122223333:role/lookalike": "TP005",
-		"arn:aws:iam::111122223333:role/any-repo":  "TP002",
+		"arn:aws:iam::111122223333:role/any-repo":  "TP003",
 	}
-	if len(got) != len(want) || got["arn:aws:iam::111122223333:role/lookalike"] != "TP005" || got["arn:aws:iam::111122223333:role/any-repo"] != "TP002" {
+	if len(got) != len(want) || !slices.Contains(got["arn:aws:iam::111122223333:role/lookalike"], "TP005") || !slices.Contains(got["arn:aws:iam::111122223333:role/any-repo"], "TP003") {
 		t.Errorf("findings by role %v, want %v", got, want)
 	}
 	if !slices.Contains(out.Rules, "TP005") {

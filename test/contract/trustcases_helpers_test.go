@@ -66,6 +66,10 @@ type trustCase struct {
 	ExtendedVerdict  string          `json:"expected_verdict_extended_claims"`
 	WriteGuardrail   string          `json:"aws_write_guardrail"`
 	ConditionKeysAWS []string        `json:"aws_condition_keys_available"`
+	LinterFindings   []struct {
+		ID       string `json:"id"`
+		Severity string `json:"severity"`
+	} `json:"linter_findings"`
 
 	// token cases
 	Group          string          `json:"group"`
