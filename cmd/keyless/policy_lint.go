@@ -40,6 +40,7 @@ type policyLintFlags struct {
 	allRoles         bool
 	output           string
 	failOn           string
+	baseline         string
 }
 
 func newPolicyLintCmdWith(deps lintDeps) *cobra.Command {
@@ -60,9 +61,13 @@ standard input; live roles over the IAM API with --role NAME or
 --all-roles (keyless with --endpoint-url, or AWS; credentials from the
 AWS environment).
 
-The rules implemented today are listed in every output (text summary,
-json "rules", SARIF tool.driver.rules); the rest of TP001-TP040 are to
-come. Exit status: 1 when a finding at or above --fail-on exists, 0
+--baseline FILE names the previous version of the one policy linted (a
+trust policy or get-role output): TP040 then reports drift, what the new
+document admits that the old one refused (a new subject, statement or
+looser operator).
+
+The rules that ran are listed in every output (text summary, json
+"rules", SARIF tool.driver.rules). Exit status: 1 when a finding at or above --fail-on exists, 0
 otherwise, 2 for input that cannot be read or a policy that does not
 parse.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,6 +80,7 @@ parse.`,
 	cmd.Flags().BoolVar(&f.allRoles, "all-roles", false, "lint the trust policy of every role, read over the IAM API")
 	cmd.Flags().StringVar(&f.output, "output", "text", "text, json or sarif")
 	cmd.Flags().StringVar(&f.failOn, "fail-on", "HIGH", "exit 1 when a finding of this severity or higher exists: INFO, LOW, MEDIUM, HIGH or CRITICAL")
+	cmd.Flags().StringVar(&f.baseline, "baseline", "", "the previous version of the policy linted (one input only): report drift (TP040)")
 	cmd.MarkFlagsMutuallyExclusive("role", "all-roles")
 	return cmd
 }
@@ -138,10 +144,24 @@ func runPolicyLint(cmd *cobra.Command, args []string, f *policyLintFlags, deps l
 		}
 		docs = append(docs, ds...)
 	}
+	var baseline []byte
+	if f.baseline != "" {
+		if len(docs) != 1 || len(inputErrs) > 0 {
+			return usageErrorf("--baseline compares one policy with its previous version: give exactly one policy to lint (got %d)", len(docs))
+		}
+		bs, err := readLintInput(f.baseline, cmd.InOrStdin(), stderr)
+		if err != nil {
+			return exitCode(exitUsage, fmt.Errorf("--baseline: %w", err))
+		}
+		if len(bs) != 1 {
+			return usageErrorf("--baseline %s holds %d policies: give one", f.baseline, len(bs))
+		}
+		baseline = bs[0].doc
+	}
 	var results []lintResult
 	linted := 0
 	for _, d := range docs {
-		rep, err := lint.Lint(d.doc, lint.Options{Account: d.account, Rand: deps.rand, Now: deps.now})
+		rep, err := lint.Lint(d.doc, lint.Options{Account: d.account, Rand: deps.rand, Now: deps.now, Baseline: baseline})
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", d.file, err))
 			continue

@@ -296,3 +296,38 @@ func TestExtractDocs(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyLintBaseline: --baseline reports drift (TP040) for what the
+// policy admits that its previous version refused, and nothing for a
+// version that admits no more; it takes one policy only.
+func TestPolicyLintBaseline(t *testing.T) {
+	const rules = "../../internal/lint/testdata/rules/"
+	findings := func(args ...string) (int, []string) {
+		t.Helper()
+		code, stdout, stderr := runLint(t, "", append([]string{"--output", "json", "--fail-on", "CRITICAL"}, args...)...)
+		if code == 2 {
+			return code, []string{stderr}
+		}
+		var out struct{ Findings []struct{ Rule string } }
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("%v\n%s", err, stdout)
+		}
+		var ids []string
+		for _, f := range out.Findings {
+			ids = append(ids, f.Rule)
+		}
+		return code, ids
+	}
+	if _, ids := findings("--baseline", rules+"tp040-github-baseline.json", rules+"tp040-github-bad.json"); !slices.Contains(ids, "TP040") {
+		t.Errorf("a loosened policy: %v, want TP040", ids)
+	}
+	if _, ids := findings("--baseline", rules+"tp040-github-baseline.json", rules+"tp040-github-fixed.json"); slices.Contains(ids, "TP040") {
+		t.Errorf("a policy that admits no more: %v", ids)
+	}
+	if _, ids := findings(rules + "tp040-github-bad.json"); slices.Contains(ids, "TP040") {
+		t.Errorf("without a baseline: %v", ids)
+	}
+	if code, msg := findings("--baseline", rules+"tp040-github-baseline.json", rules+"tp040-github-bad.json", rules+"tp040-github-fixed.json"); code != 2 || !strings.Contains(msg[0], "exactly one policy") {
+		t.Errorf("two policies with --baseline: exit %d %v", code, msg)
+	}
+}
