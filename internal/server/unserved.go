@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/keylessci/keyless/internal/awsquery"
@@ -111,7 +112,7 @@ func signingService(r *http.Request) string {
 		}
 		cred = rest
 	} else if strings.Contains(r.URL.RawQuery, "Credential") {
-		cred = r.URL.Query().Get("X-Amz-Credential")
+		cred = queryValue(r.URL.RawQuery, "X-Amz-Credential")
 	}
 	// AKID/DATE/REGION/SERVICE/aws4_request (SigV4a: AKID/DATE/SERVICE/aws4_request).
 	scope, ok := strings.CutSuffix(cred, "/aws4_request")
@@ -272,4 +273,30 @@ func redirectRoot(w http.ResponseWriter) {
 	w.Header().Set("Location", ProjectURL)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusFound)
+}
+
+// queryValue is the first value of the query parameter name in raw,
+// decoded; names are compared after decoding. Unlike url.ParseQuery it
+// decodes nothing else: a presigned request carries a session token of
+// about a kilobyte, and every request passes here.
+func queryValue(raw, name string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != name {
+			if !strings.ContainsRune(k, '%') {
+				continue
+			}
+			if dk, err := url.QueryUnescape(k); err != nil || dk != name {
+				continue
+			}
+		}
+		dv, err := url.QueryUnescape(v)
+		if err != nil {
+			return ""
+		}
+		return dv
+	}
+	return ""
 }

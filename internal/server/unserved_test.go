@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -310,4 +311,20 @@ func FuzzClassifyForeign(f *testing.F) {
 			t.Fatalf("classified as foreign service %q", fr.service)
 		}
 	})
+}
+
+func TestQueryValue(t *testing.T) {
+	const cred = "AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request"
+	for _, tc := range []struct{ raw, want string }{
+		{"X-Amz-Credential=" + url.QueryEscape(cred) + "&X-Amz-Security-Token=abc%2Bdef", cred},
+		{"Action=GetRole&X%2DAmz%2DCredential=" + url.QueryEscape(cred), cred},
+		{"X-Amz-Credentialx=1&a=b", ""},
+		{"X-Amz-Credential=%zz", ""},
+		{"", ""},
+		{"X-Amz-Credential", ""},
+	} {
+		if got := queryValue(tc.raw, "X-Amz-Credential"); got != tc.want {
+			t.Errorf("queryValue(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
 }
