@@ -487,33 +487,8 @@ const maxFits = 16
 func (pr *prober) build(sp *stmtProbe, ch choice, sh *compiledShape, defs []string, yield func(*Probe) bool) bool {
 	m := sp.iss.model
 	n := len(m.slots)
-	specsFor := func(vals []string, set []bool) []slotSpec {
-		specs := make([]slotSpec, n)
-		for i, s := range m.slots {
-			d := defs[i]
-			if s.alias != "" {
-				if a := m.index[s.alias]; set[a] {
-					d = vals[a]
-				} else {
-					d = defs[a]
-				}
-			}
-			specs[i] = slotSpec{cs: s.cs, def: d, optional: s.optional}
-		}
-		return specs
-	}
 	// The claims to fit, in the model's order, and reversed.
-	var claims []*compiledClaim
-	for _, name := range m.order {
-		if len(sp.pats[name]) == 0 {
-			continue
-		}
-		for k := range sh.claims {
-			if sh.claims[k].name == name {
-				claims = append(claims, &sh.claims[k])
-			}
-		}
-	}
+	claims := constrainedClaims(sp, sh)
 	// A claim none of whose values can start like the claim does with
 	// the choice's fixed tenant ends the series at once (most look-alike
 	// names in most shapes).
@@ -559,7 +534,7 @@ func (pr *prober) build(sp *stmtProbe, ch choice, sh *compiledShape, defs []stri
 		}
 		if k == len(list) {
 			leaves++
-			specs := specsFor(vals, set)
+			specs := slotSpecs(m, defs, vals, set)
 			final := slices.Clone(vals)
 			for i := range final {
 				if !set[i] {
@@ -580,7 +555,7 @@ func (pr *prober) build(sp *stmtProbe, ch choice, sh *compiledShape, defs []stri
 			got  []bool
 		}
 		var fits []fit
-		specs := specsFor(vals, set)
+		specs := slotSpecs(m, defs, vals, set)
 	pats:
 		for pi, pt := range sp.pats[list[k].name] {
 			if prefixClash(pt, list[k].t, vals, set) {
@@ -729,6 +704,49 @@ func (pr *prober) materialize(sp *stmtProbe, ch choice, sh *compiledShape, vals 
 			pb.Kind = KindCustomTemplate
 		}
 	}
+	renderClaims(sh, vals, pb.Claims)
+	return pb, true
+}
+
+// slotSpecs are the search specs of the model's slots: an alias slot
+// defaults to its target's value when that is fixed (set), else to the
+// target's default.
+func slotSpecs(m *compiledModel, defs, vals []string, set []bool) []slotSpec {
+	specs := make([]slotSpec, len(m.slots))
+	for i, s := range m.slots {
+		d := defs[i]
+		if s.alias != "" {
+			if a := m.index[s.alias]; set[a] {
+				d = vals[a]
+			} else {
+				d = defs[a]
+			}
+		}
+		specs[i] = slotSpec{cs: s.cs, def: d, optional: s.optional}
+	}
+	return specs
+}
+
+// constrainedClaims are the claims of shape sh the statement has positive
+// patterns for, in the model's order.
+func constrainedClaims(sp *stmtProbe, sh *compiledShape) []*compiledClaim {
+	var claims []*compiledClaim
+	for _, name := range sp.iss.model.order {
+		if len(sp.pats[name]) == 0 {
+			continue
+		}
+		for k := range sh.claims {
+			if sh.claims[k].name == name {
+				claims = append(claims, &sh.claims[k])
+			}
+		}
+	}
+	return claims
+}
+
+// renderClaims writes the claims of shape sh for a full slot assignment
+// into out.
+func renderClaims(sh *compiledShape, vals []string, out map[string]string) {
 	var b strings.Builder
 	for _, c := range sh.claims {
 		b.Reset()
@@ -739,9 +757,8 @@ func (pr *prober) materialize(sp *stmtProbe, ch choice, sh *compiledShape, vals 
 				b.WriteString(vals[part.slot])
 			}
 		}
-		pb.Claims[c.name] = b.String()
+		out[c.name] = b.String()
 	}
-	return pb, true
 }
 
 // claimValue is the value the STS gives condition key name for the probe

@@ -29,24 +29,6 @@ const KindRunVariant ProbeKind = "run-variant"
 // KindDrift: a token the policy admits and its baseline did not (TP040).
 const KindDrift ProbeKind = "drift"
 
-// ciSlotSpecs are the search specs of the model's slots given the fixed
-// ones: a slot that aliases another defaults to that one's value.
-func ciSlotSpecs(m *compiledModel, defs, vals []string, set []bool) []slotSpec {
-	specs := make([]slotSpec, len(m.slots))
-	for i, s := range m.slots {
-		d := defs[i]
-		if s.alias != "" {
-			if a := m.index[s.alias]; set[a] {
-				d = vals[a]
-			} else {
-				d = defs[a]
-			}
-		}
-		specs[i] = slotSpec{cs: s.cs, def: d, optional: s.optional}
-	}
-	return specs
-}
-
 // ciShape is the model's shape called name (nil when it has none).
 func ciShape(m *compiledModel, name string) *compiledShape {
 	for i := range m.shapes {
@@ -89,7 +71,7 @@ func (pr *prober) fitRun(sp *stmtProbe, sh *compiledShape, fixed map[string]stri
 		if c == nil {
 			continue
 		}
-		specs := ciSlotSpecs(m, defs, vals, set)
+		specs := slotSpecs(m, defs, vals, set)
 		var bestVals []string
 		var bestGot []bool
 		bestCost := int32(-1)
@@ -118,7 +100,7 @@ func (pr *prober) fitRun(sp *stmtProbe, sh *compiledShape, fixed map[string]stri
 			}
 		}
 	}
-	specs := ciSlotSpecs(m, defs, vals, set)
+	specs := slotSpecs(m, defs, vals, set)
 	for i := range vals {
 		if !set[i] {
 			vals[i] = specs[i].def
@@ -131,18 +113,7 @@ func (pr *prober) fitRun(sp *stmtProbe, sh *compiledShape, fixed map[string]stri
 func runProbe(sp *stmtProbe, sh *compiledShape, vals []string, kind ProbeKind, shape string) *Probe {
 	m := sp.iss.model
 	pb := &Probe{Kind: kind, Shape: shape, Tenant: vals[m.primary], Provider: sp.fed, Claims: make(map[string]string, len(sh.claims)+2)}
-	var b strings.Builder
-	for _, c := range sh.claims {
-		b.Reset()
-		for _, part := range c.t {
-			if part.slot < 0 {
-				b.WriteString(part.lit)
-			} else {
-				b.WriteString(vals[part.slot])
-			}
-		}
-		pb.Claims[c.name] = b.String()
-	}
+	renderClaims(sh, vals, pb.Claims)
 	return pb
 }
 

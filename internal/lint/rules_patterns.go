@@ -674,32 +674,7 @@ func (pr *prober) fitOwn(sp *stmtProbe, sh *compiledShape, defs []string, preset
 			vals[i], set[i] = v, true
 		}
 	}
-	specsFor := func(vals []string, set []bool) []slotSpec {
-		specs := make([]slotSpec, n)
-		for i, s := range m.slots {
-			d := defs[i]
-			if s.alias != "" {
-				if a := m.index[s.alias]; set[a] {
-					d = vals[a]
-				} else {
-					d = defs[a]
-				}
-			}
-			specs[i] = slotSpec{cs: s.cs, def: d, optional: s.optional}
-		}
-		return specs
-	}
-	var claims []*compiledClaim
-	for _, name := range m.order {
-		if len(sp.pats[name]) == 0 {
-			continue
-		}
-		for k := range sh.claims {
-			if sh.claims[k].name == name {
-				claims = append(claims, &sh.claims[k])
-			}
-		}
-	}
+	claims := constrainedClaims(sp, sh)
 	leaves := 0
 	var dfs func(k int, vals []string, set []bool) bool
 	dfs = func(k int, vals []string, set []bool) bool {
@@ -708,7 +683,7 @@ func (pr *prober) fitOwn(sp *stmtProbe, sh *compiledShape, defs []string, preset
 		}
 		if k == len(claims) {
 			leaves++
-			specs := specsFor(vals, set)
+			specs := slotSpecs(m, defs, vals, set)
 			final := slices.Clone(vals)
 			for i := range final {
 				if !set[i] {
@@ -718,7 +693,7 @@ func (pr *prober) fitOwn(sp *stmtProbe, sh *compiledShape, defs []string, preset
 			return visit(final)
 		}
 		c := claims[k]
-		specs := specsFor(vals, set)
+		specs := slotSpecs(m, defs, vals, set)
 		fitted := false
 		for pi, pt := range sp.pats[c.name] {
 			if prefixClash(pt, c.t, vals, set) {
@@ -752,18 +727,7 @@ func (pr *prober) fitOwn(sp *stmtProbe, sh *compiledShape, defs []string, preset
 func (pr *prober) render(sp *stmtProbe, sh *compiledShape, vals []string) *Probe {
 	m := sp.iss.model
 	pb := &Probe{Kind: KindSameTenant, Shape: sh.name, Tenant: vals[m.primary], Provider: sp.fed, Claims: make(map[string]string, len(sh.claims))}
-	var b strings.Builder
-	for _, c := range sh.claims {
-		b.Reset()
-		for _, part := range c.t {
-			if part.slot < 0 {
-				b.WriteString(part.lit)
-			} else {
-				b.WriteString(vals[part.slot])
-			}
-		}
-		pb.Claims[c.name] = b.String()
-	}
+	renderClaims(sh, vals, pb.Claims)
 	return pb
 }
 

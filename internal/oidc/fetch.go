@@ -81,21 +81,11 @@ func (v *Validator) fetchKeys(ctx context.Context, issuer string, thumbprints []
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	doc, err := parseJSONObject(body, maxJSONDepth)
+	ju, err := discoveryJWKSURI(body, issuer)
 	if err != nil {
-		return nil, fmt.Errorf("discovery: %w: %w", ErrDiscovery, err)
+		return nil, err
 	}
-	// OIDC Discovery §4.3: the issuer in the document must be exactly the
-	// URL it was fetched for; otherwise one issuer could impersonate another.
-	if got, _ := doc["issuer"].(string); got != issuer {
-		return nil, fmt.Errorf("discovery: %w: issuer %q does not equal the provider URL %q", ErrDiscovery, truncate(got, 128), issuer)
-	}
-	jwksURI, _ := doc["jwks_uri"].(string)
-	u, err := url.Parse(jwksURI)
-	if err != nil || !u.IsAbs() {
-		return nil, fmt.Errorf("discovery: %w: jwks_uri %q is not an absolute URL", ErrDiscovery, truncate(jwksURI, 128))
-	}
-	body, hdr, err := v.get(ctx, client, jwksURI, maxJWKSBytes, rec)
+	body, hdr, err := v.get(ctx, client, ju.String(), maxJWKSBytes, rec)
 	if err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
@@ -288,4 +278,24 @@ func fetchErrorClass(err error) string {
 		return "invalid_document"
 	}
 	return "network"
+}
+
+// discoveryJWKSURI reads a discovery document: its issuer must be exactly
+// the URL it was fetched for (OIDC Discovery §4.3; otherwise one issuer
+// could impersonate another), and its jwks_uri an absolute URL (where it
+// may be fetched from is the fetcher's policy).
+func discoveryJWKSURI(body []byte, issuer string) (*url.URL, error) {
+	doc, err := parseJSONObject(body, maxJSONDepth)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w: %w", ErrDiscovery, err)
+	}
+	if got, _ := doc["issuer"].(string); got != issuer {
+		return nil, fmt.Errorf("discovery: %w: issuer %q does not equal the issuer URL %q", ErrDiscovery, truncate(got, 128), issuer)
+	}
+	jwksURI, _ := doc["jwks_uri"].(string)
+	u, err := url.Parse(jwksURI)
+	if err != nil || !u.IsAbs() {
+		return nil, fmt.Errorf("discovery: %w: jwks_uri %q is not an absolute URL", ErrDiscovery, truncate(jwksURI, 128))
+	}
+	return u, nil
 }

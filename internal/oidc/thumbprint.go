@@ -102,16 +102,12 @@ func IssuerThumbprints(ctx context.Context, issuer string, o ThumbprintOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	doc, err := parseJSONObject(body, maxJSONDepth)
+	ju, err := discoveryJWKSURI(body, issuer)
 	if err != nil {
-		return nil, fmt.Errorf("discovery: %w: %w", ErrDiscovery, err)
+		return nil, err
 	}
-	if got, _ := doc["issuer"].(string); got != issuer {
-		return nil, fmt.Errorf("discovery: %w: issuer %q does not equal the issuer URL %q", ErrDiscovery, truncate(got, 128), issuer)
-	}
-	jwksURI, _ := doc["jwks_uri"].(string)
-	ju, err := url.Parse(jwksURI)
-	if err != nil || !ju.IsAbs() || ju.Host == "" {
+	jwksURI := ju.String()
+	if ju.Host == "" {
 		return nil, fmt.Errorf("discovery: %w: jwks_uri %q is not an absolute URL", ErrDiscovery, truncate(jwksURI, 128))
 	}
 	if ju.Scheme != "https" && (ju.Scheme != "http" || !o.AllowHTTP) {
