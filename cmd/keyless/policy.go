@@ -9,7 +9,7 @@ import "github.com/spf13/cobra"
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Trust-policy tools that work offline: simulate an exchange, lint for pitfalls",
+		Short: "Trust-policy tools: lint for pitfalls (files, plans or live roles), simulate an exchange offline",
 	}
 	cmd.AddCommand(
 		newPolicySimulateCmd(),

@@ -47,11 +47,14 @@ func newPolicyLintCmdWith(deps lintDeps) *cobra.Command {
 	var f policyLintFlags
 	cmd := &cobra.Command{
 		Use:   "lint [FILE|DIR|-]... [--endpoint-url URL --all-roles | --role NAME]",
-		Short: "Find the trust-policy pitfalls that let another CI tenant in, each proven by a token the policy admits",
-		Long: `Lint trust policies for the pitfalls of OIDC federation. Each finding
-carries a probe: the claims of a token of another tenant that the policy
-admits, as decided by the evaluator keyless's STS uses, and a suggested
-fix (the statement's Condition tightened).
+		Short: "Find trust-policy pitfalls (TP001-TP040), each proven by a token the policy admits and should not",
+		Long: `Lint trust policies for the pitfalls of OIDC federation. A finding about
+what a policy admits carries a probe: the claims of a token the policy
+admits and should not (another tenant's, a pull request's, a run without
+a claim, ...), as decided by the evaluator keyless's STS uses. Findings
+about a policy's shape (keys the issuer does not expose, empty lists,
+duplicate keys) have none. Each finding has a suggested fix (the
+statement's Condition tightened, or what to do).
 
 Inputs: a trust policy; a role as 'aws iam get-role' prints it; the
 output of 'aws iam list-roles' or 'aws iam get-account-authorization-details';
