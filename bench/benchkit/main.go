@@ -35,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchkit issuer|setup|presign|exchange|rate|upstream-setup|broker-link|mint-bodies|latency ...")
+		fmt.Fprintln(os.Stderr, "usage: benchkit issuer|setup|presign|exchange|rate|upstream-setup|broker-link|mint-bodies|latency|querydata ...")
 		os.Exit(2)
 	}
 	var err error
@@ -59,6 +59,9 @@ func main() {
 		err = runMintBodies(os.Args[2:])
 	case "latency":
 		err = runLatency(os.Args[2:])
+	// querydata.go: bench/query.sh
+	case "querydata":
+		err = runQueryData(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

@@ -34,7 +34,7 @@ func newAuditCmd() *cobra.Command {
 		Use:   "audit",
 		Short: "Work with the CloudTrail-format audit trail",
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd(), newAuditResetHeadCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditTailCmd(), newAuditQueryCmd(), newAuditResetHeadCmd())
 	return cmd
 }
 

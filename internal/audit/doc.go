@@ -7,6 +7,12 @@
 // trail, readers that stream a trail in order (and follow it), and extra sinks
 // (JSON lines, fan-out).
 //
+// [Scan] is the one reader of raw events for queries and policy generation:
+// keyless trails (sealed files and journal, each event once), CloudTrail
+// delivery and export files, NDJSON, directories in CloudTrail's S3 layout
+// and stdin, gzipped or not, validated and cut into batches for parallel
+// workers with memory bounded whatever the input size.
+//
 // It is a library: it knows nothing of HTTP servers or of keyless's store.
 // The caller injects the clock, the randomness, the digest signing key, the
 // [HeadStore] that keeps the newest digest signature outside the trail, and

@@ -25,6 +25,10 @@ type Entry struct {
 	// events it is -1 and Seq is set.
 	Index int
 	Seq   uint64 // journal sequence number; 0 for sealed events
+
+	// raw is the event's JSON as stored, set in raw mode (Scan), where
+	// Event only has its EventID.
+	raw []byte
 }
 
 // ReadOptions tune Read.
@@ -48,6 +52,17 @@ type ReadOptions struct {
 // Errors (an unreadable file) are yielded; iteration continues after them
 // if the consumer continues.
 func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, error] {
+	return readTrail(ctx, dir, opts, nil)
+}
+
+// rawTrail makes readTrail yield each event's stored JSON (Entry.raw) with
+// only its EventID decoded, and counts the events met twice.
+type rawTrail struct {
+	Duplicates int64
+}
+
+// readTrail is Read; with raw set it works as rawTrail says.
+func readTrail(ctx context.Context, dir string, opts ReadOptions, raw *rawTrail) iter.Seq2[Entry, error] {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
@@ -61,7 +76,7 @@ func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, er
 		if !opts.Follow {
 			root.checked = map[string]bool{}
 		}
-		r := &trailReader{dir: dir, root: root, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}, fromExtra: map[string]struct{}{}}
+		r := &trailReader{dir: dir, root: root, raw: raw, emitted: map[string]bool{}, fromJournal: map[string]struct{}{}, fromExtra: map[string]struct{}{}}
 		first := true
 		for {
 			if ctx.Err() != nil {
@@ -88,6 +103,7 @@ func Read(ctx context.Context, dir string, opts ReadOptions) iter.Seq2[Entry, er
 type trailReader struct {
 	dir         string
 	root        *trailRoot          // paths read from the trail's state and digests are opened through it
+	raw         *rawTrail           // raw mode (Scan), nil for Read
 	emitted     map[string]bool     // delivery files already read
 	fromJournal map[string]struct{} // eventIDs yielded from the journal, not yet met in a delivery file
 	// fromExtra holds the eventIDs of delivery files found on disk but not
@@ -170,25 +186,40 @@ var errStop = errors.New("consumer stopped")
 // emitFile yields the events of a delivery file. Files of a keyless trail
 // (named by its state or digests) are checked and opened inside the trail.
 func (r *trailReader) emitFile(rel string, keyless, extra bool, yield func(Entry, error) bool) bool {
-	events := ReadLogFile(filepath.Join(r.dir, filepath.FromSlash(rel)))
+	name := filepath.Join(r.dir, filepath.FromSlash(rel))
+	open := func() (*os.File, error) { return os.Open(name) }
 	if keyless {
-		events = readLogFile(rel, func() (*os.File, error) { return r.root.open(rel, shapeLog) })
+		name, open = rel, func() (*os.File, error) { return r.root.open(rel, shapeLog) }
+	}
+	var events iter.Seq2[Entry, error]
+	if r.raw != nil {
+		events = readRawLogFile(name, open)
+	} else {
+		events = func(yield func(Entry, error) bool) {
+			for ev, err := range readLogFile(name, open) {
+				if !yield(Entry{Event: ev}, err) {
+					return
+				}
+			}
+		}
 	}
 	i := 0
-	for ev, err := range events {
+	for e, err := range events {
 		if err != nil {
 			return yield(Entry{}, err)
 		}
+		ev := e.Event
 		idx := i
 		i++
 		if _, seen := r.fromJournal[ev.EventID]; seen {
 			delete(r.fromJournal, ev.EventID)
+			r.countDuplicate()
 			continue
 		}
 		if extra {
 			r.fromExtra[ev.EventID] = struct{}{}
 		}
-		if !yield(Entry{Event: ev, Path: rel, Index: idx}, nil) {
+		if !yield(Entry{Event: ev, Path: rel, Index: idx, raw: e.raw}, nil) {
 			return false
 		}
 	}
@@ -304,7 +335,11 @@ func (r *trailReader) readSegmentFrom(rel string, off int64, yield func(Entry, e
 		}
 		r.lastSeq = fm.Seq
 		ev := new(Event)
-		if err := json.Unmarshal(fm.Payload, ev); err != nil {
+		var raw []byte
+		if r.raw != nil {
+			raw = fm.Payload
+		}
+		if err := decodeEvent(fm.Payload, ev, r.raw != nil); err != nil {
 			if !yield(Entry{}, fmt.Errorf("audit: %s seq %d: %w", rel, fm.Seq, err)) {
 				return fr.Offset, errStop
 			}
@@ -312,10 +347,11 @@ func (r *trailReader) readSegmentFrom(rel string, off int64, yield func(Entry, e
 		}
 		if _, seen := r.fromExtra[ev.EventID]; seen {
 			delete(r.fromExtra, ev.EventID)
+			r.countDuplicate()
 			continue
 		}
 		r.fromJournal[ev.EventID] = struct{}{}
-		if !yield(Entry{Event: ev, Path: rel, Index: -1, Seq: fm.Seq}, nil) {
+		if !yield(Entry{Event: ev, Path: rel, Index: -1, Seq: fm.Seq, raw: raw}, nil) {
 			return fr.Offset, errStop
 		}
 	}
@@ -377,4 +413,60 @@ func listLogFiles(root string, strict bool) ([]string, error) {
 	}
 	slices.SortFunc(out, func(a, b string) int { return strings.Compare(filepath.Base(a), filepath.Base(b)) })
 	return out, nil
+}
+
+func (r *trailReader) countDuplicate() {
+	if r.raw != nil {
+		r.raw.Duplicates++
+	}
+}
+
+// decodeEvent decodes a journal payload into ev: wholly, or in raw mode
+// only its eventID.
+func decodeEvent(payload []byte, ev *Event, raw bool) error {
+	if !raw {
+		return json.Unmarshal(payload, ev)
+	}
+	var id struct {
+		EventID string `json:"eventID"`
+	}
+	if err := json.Unmarshal(payload, &id); err != nil {
+		return err
+	}
+	ev.EventID = id.EventID
+	return nil
+}
+
+// readRawLogFile yields the records of a {"Records":[...]} delivery file as
+// stored (Entry.raw), each with an Event holding only its eventID.
+func readRawLogFile(name string, open func() (*os.File, error)) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		f, err := open()
+		if err != nil {
+			yield(Entry{}, fmt.Errorf("audit: open log file: %w", err))
+			return
+		}
+		defer f.Close()
+		r, err := maybeGunzip(f)
+		if err == nil {
+			var data []byte
+			if data, err = io.ReadAll(r); err == nil {
+				var recs []json.RawMessage
+				if recs, err = rawRecords(data); err == nil {
+					for _, rec := range recs {
+						ev := new(Event)
+						if err := decodeEvent(rec, ev, true); err != nil {
+							yield(Entry{}, fmt.Errorf("audit: %s: %w: %w", name, ErrBadLogFile, err))
+							return
+						}
+						if !yield(Entry{Event: ev, raw: rec}, nil) {
+							return
+						}
+					}
+					return
+				}
+			}
+		}
+		yield(Entry{}, fmt.Errorf("audit: %s: %w", name, err))
+	}
 }
