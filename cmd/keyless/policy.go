@@ -9,11 +9,12 @@ import "github.com/spf13/cobra"
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Trust-policy tools: lint for pitfalls (files, plans or live roles), simulate an exchange offline",
+		Short: "Policy tools: generate least-privilege policies from the trail, lint trust policies for pitfalls, simulate an exchange offline",
 	}
 	cmd.AddCommand(
 		newPolicySimulateCmd(),
 		newPolicyLintCmd(),
+		newPolicyGenerateCmd(),
 	)
 	return cmd
 }
