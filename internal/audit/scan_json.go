@@ -43,7 +43,7 @@ type validator struct {
 }
 
 // isSpace reports JSON whitespace.
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+func isSpace(c byte) bool { return c <= ' ' && (c == ' ' || c == '\n' || c == '\r' || c == '\t') }
 
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && isSpace(b[i]) {
@@ -97,8 +97,21 @@ func structEnd(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case '"':
-			j := stringEnd(b, i+1)
-			if j < 0 {
+			// Short strings inline (a call per string costs more than
+			// its bytes); stringEnd takes over at a backslash.
+			j := i + 1
+			for j+8 <= len(b) {
+				x := binary.LittleEndian.Uint64(b[j:])
+				q, s := x^(lsb*'"'), x^(lsb*'\\')
+				if t := ((q-lsb)&^q | (s-lsb)&^s) & msb; t != 0 {
+					j += bits.TrailingZeros64(t) >> 3
+					break
+				}
+				j += 8
+			}
+			if j < len(b) && b[j] == '"' {
+				j++
+			} else if j = stringEnd(b, j); j < 0 {
 				return -1
 			}
 			if depth == 0 {
@@ -288,7 +301,21 @@ func (v *validator) scanValue(b []byte, i int, st []byte) (int, []byte, error) {
 			}
 			continue
 		case '"':
-			if i, err = validString(b, i+1); err != nil {
+			// The common case inline: no escape or control byte, closed
+			// within b. validString takes over at the first other byte.
+			i++
+			for i+8 <= len(b) {
+				x := binary.LittleEndian.Uint64(b[i:])
+				q, s := x^(lsb*'"'), x^(lsb*'\\')
+				if t := ((q-lsb)&^q | (s-lsb)&^s | (x-lsb*0x20)&^x) & msb; t != 0 {
+					i += bits.TrailingZeros64(t) >> 3
+					break
+				}
+				i += 8
+			}
+			if i < len(b) && b[i] == '"' {
+				i++
+			} else if i, err = validString(b, i); err != nil {
 				return 0, st, err
 			}
 		case 't':
@@ -352,9 +379,32 @@ func (v *validator) key(b []byte, i int) (int, error) {
 	if b[i] != '"' {
 		return 0, badChar(b, i, "looking for beginning of object key string")
 	}
-	i, err := validString(b, i+1)
-	if err != nil {
-		return 0, err
+	// As in scanValue: the common case inline.
+	i++
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, s := x^(lsb*'"'), x^(lsb*'\\')
+		if t := ((q-lsb)&^q | (s-lsb)&^s | (x-lsb*0x20)&^x) & msb; t != 0 {
+			i += bits.TrailingZeros64(t) >> 3
+			break
+		}
+		i += 8
+	}
+	if i < len(b) && b[i] == '"' {
+		i++
+	} else {
+		var err error
+		if i, err = validString(b, i); err != nil {
+			return 0, err
+		}
+	}
+	if i < len(b) && b[i] == ':' {
+		// Compact JSON: no space around the colon.
+		i++
+		if i < len(b) && !isSpace(b[i]) {
+			return i, nil
+		}
+		return skipSpace(b, i), nil
 	}
 	i = skipSpace(b, i)
 	if i >= len(b) {

@@ -44,3 +44,32 @@ func TestNaturalCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedle: the anchored search finds a text wherever it is, whichever
+// of its bytes is the anchor, and never reads outside the haystack.
+func TestNeedle(t *testing.T) {
+	for _, tc := range []struct {
+		needle, hay string
+		want        bool
+	}{
+		{"AssumeRole", `{"eventName":"AssumeRoleWithWebIdentity"}`, true},
+		{"AssumeRole", `{"eventName":"AssumedRole"}`, false},
+		{"AssumeRole", `AssumeRole`, true},
+		{"AssumeRole", `ssumeRole`, false},
+		{"AssumeRole", `RRRRAssumeRol`, false},
+		{"AssumeRole", `Role AssumeRole`, true},
+		{"ab", "xxab", true},
+		{"ab", "b", false},
+		{"x", "abc", false},
+		{"", "abc", true},
+		{"Δx", "aΔx", true},
+	} {
+		n := newNeedle(tc.needle)
+		if got := n.in([]byte(tc.hay)); got != tc.want {
+			t.Errorf("needle %q (anchor %d) in %q = %v, want %v", tc.needle, n.k, tc.hay, got, tc.want)
+		}
+	}
+	if n := newNeedle("AssumeRole"); n.b[n.k] != 'R' {
+		t.Errorf("anchor of AssumeRole is %q, want the rarer R", n.b[n.k])
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keylessci/keyless/internal/audit"
@@ -72,7 +73,7 @@ type plan struct {
 	finalSym  *symtab
 	colSlots  []int
 	columns   []string
-	prefilter [][][]byte
+	prefilter [][]needle
 	start     int64
 	end       int64
 	bounded   bool
@@ -279,19 +280,19 @@ func (p *plan) addPrefilter(e Expr, assigned map[string]bool) {
 		}
 		return true
 	}
-	var needles [][]byte
+	var needles []needle
 	switch x := e.(type) {
 	case *matchExpr:
 		if x.not || x.re != nil || !field(x.x) || !ok(x.sub, false) {
 			return
 		}
-		needles = [][]byte{[]byte(x.sub)}
+		needles = []needle{newNeedle(x.sub)}
 	case *binExpr:
 		l, isLit := x.r.(*litExpr)
 		if x.op != "=" || !isLit || l.v.k != kString || !field(x.l) || !ok(l.v.s, true) {
 			return
 		}
-		needles = [][]byte{[]byte(l.v.s)}
+		needles = []needle{newNeedle(l.v.s)}
 	case *inExpr:
 		if x.not || !field(x.x) {
 			return
@@ -301,7 +302,7 @@ func (p *plan) addPrefilter(e Expr, assigned map[string]bool) {
 			if !isLit || l.v.k != kString || !ok(l.v.s, true) {
 				return
 			}
-			needles = append(needles, []byte(l.v.s))
+			needles = append(needles, newNeedle(l.v.s))
 		}
 	default:
 		return
@@ -454,7 +455,7 @@ func (w *worker) record(r *audit.RawRecord) {
 	for _, needles := range p.prefilter {
 		found := false
 		for _, n := range needles {
-			if bytes.Contains(data, n) {
+			if n.in(data) {
 				found = true
 				break
 			}
@@ -500,6 +501,60 @@ func (w *worker) record(r *audit.RawRecord) {
 	default:
 		w.rows = append(w.rows, cloneRow(e))
 	}
+}
+
+// needle is a prefilter text with the byte searched first: the rarest in
+// CloudTrail's text, so that IndexByte does not stop at every "A" of
+// "AWS", "ASIA..." or "arn:aws" when the text is "AssumeRole".
+type needle struct {
+	b []byte
+	k int // index of the anchor byte in b
+}
+
+func newNeedle(s string) needle {
+	n := needle{b: []byte(s)}
+	for i := range n.b {
+		if byteRank(n.b[i]) < byteRank(n.b[n.k]) {
+			n.k = i
+		}
+	}
+	return n
+}
+
+// byteRank is a coarse frequency class of a byte in CloudTrail events
+// (lower is rarer): JSON punctuation, lowercase letters and digits make
+// most of an event; the capitals of AWS names and IDs (AWS, ARN, ASIA,
+// IAM, EC2, Get/List/Describe/Create/Delete) come next.
+func byteRank(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z', c >= '0' && c <= '9', strings.IndexByte(`":,.-_/{}[] `, c) >= 0:
+		return 3
+	case strings.IndexByte("ASIEDGLCT", c) >= 0:
+		return 2
+	case c >= 0x20 && c < 0x7f:
+		return 1
+	}
+	return 0
+}
+
+// in reports whether h contains the needle.
+func (n needle) in(h []byte) bool {
+	if len(n.b) < 2 {
+		return bytes.Contains(h, n.b)
+	}
+	c := n.b[n.k]
+	for i := n.k; i < len(h); {
+		j := bytes.IndexByte(h[i:], c)
+		if j < 0 {
+			return false
+		}
+		start := i + j - n.k
+		if start+len(n.b) <= len(h) && bytes.Equal(h[start:start+len(n.b)], n.b) {
+			return true
+		}
+		i += j + 1
+	}
+	return false
 }
 
 // hasUnicodeEscape reports whether data holds a \u escape (a record whose
