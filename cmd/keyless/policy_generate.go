@@ -15,11 +15,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awsiam "github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
-	"github.com/keylessci/keyless/internal/ciauth"
 	"github.com/keylessci/keyless/internal/policygen"
 )
 
@@ -434,28 +432,9 @@ func writeDiffText(w io.Writer, diffs []*policygen.PolicyDiff) error {
 // livePolicies reads a role's inline and attached (default version)
 // policies over the IAM API.
 func livePolicies(ctx context.Context, f *policyGenerateFlags, roleARN string) ([]policygen.GrantedPolicy, error) {
-	var opts []func(*config.LoadOptions) error
-	if f.region != "" {
-		opts = append(opts, config.WithRegion(f.region))
-	}
-	cfg, err := ciauth.LoadExplicitConfig(ctx, opts...)
-	if errors.Is(err, ciauth.ErrNoCredentials) {
-		return nil, fmt.Errorf("%w: --diff-live needs credentials allowed to call iam:ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, GetPolicy and GetPolicyVersion (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", err)
-	}
+	client, where, err := liveIAMClient(ctx, f.region, f.endpoint, "--diff-live needs credentials allowed to call iam:ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies, GetPolicy and GetPolicyVersion")
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	client := awsiam.NewFromConfig(cfg, func(o *awsiam.Options) {
-		if f.endpoint != "" {
-			o.BaseEndpoint = aws.String(f.endpoint)
-		}
-	})
-	where := "IAM"
-	if f.endpoint != "" {
-		where = f.endpoint
 	}
 	name := roleARN[strings.LastIndexByte(roleARN, '/')+1:]
 	var out []policygen.GrantedPolicy

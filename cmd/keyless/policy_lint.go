@@ -401,28 +401,9 @@ func terraformDocs(file, uri string, raw json.RawMessage) ([]*lintDoc, error) {
 
 // liveRoles reads trust policies over the IAM API.
 func liveRoles(ctx context.Context, f *policyLintFlags) ([]*lintDoc, error) {
-	var opts []func(*config.LoadOptions) error
-	if f.region != "" {
-		opts = append(opts, config.WithRegion(f.region))
-	}
-	cfg, err := ciauth.LoadExplicitConfig(ctx, opts...)
-	if errors.Is(err, ciauth.ErrNoCredentials) {
-		return nil, fmt.Errorf("%w: reading roles needs credentials allowed to call iam:GetRole and iam:ListRoles (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", err)
-	}
+	client, where, err := liveIAMClient(ctx, f.region, f.endpoint, "reading roles needs credentials allowed to call iam:GetRole and iam:ListRoles")
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	client := awsiam.NewFromConfig(cfg, func(o *awsiam.Options) {
-		if f.endpoint != "" {
-			o.BaseEndpoint = aws.String(f.endpoint)
-		}
-	})
-	where := "IAM"
-	if f.endpoint != "" {
-		where = f.endpoint
 	}
 	doc := func(name, arn, encoded string) (*lintDoc, error) {
 		d, err := decodeIAMDocument(encoded)
@@ -547,4 +528,37 @@ func writeLintJSON(w io.Writer, results []lintResult) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// liveIAMClient is the IAM client of the commands that read live roles
+// (policy lint --all-roles/--role, policy generate --diff-live): the
+// explicit credentials of the environment or profile (never the instance's
+// by surprise), us-east-1 unless told, keyless's endpoint when given.
+// where names the endpoint for error messages; needs says which calls
+// the credentials must allow when there are none.
+func liveIAMClient(ctx context.Context, region, endpoint, needs string) (client *awsiam.Client, where string, err error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	cfg, err := ciauth.LoadExplicitConfig(ctx, opts...)
+	if errors.Is(err, ciauth.ErrNoCredentials) {
+		return nil, "", fmt.Errorf("%w: %s (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)", err, needs)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client = awsiam.NewFromConfig(cfg, func(o *awsiam.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	where = "IAM"
+	if endpoint != "" {
+		where = endpoint
+	}
+	return client, where, nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/keylessci/keyless/internal/testenv"
+
+	"github.com/keylessci/keyless/internal/tfhcl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -273,8 +275,8 @@ func TestHCLStringAndShellQuote(t *testing.T) {
 		"${x} %{y} $": `"$${x} %%{y} $"`,
 		"l\nr\tz\x01": `"l\nr\tz\u0001"`,
 	} {
-		if got := hclString(in); got != want {
-			t.Errorf("hclString(%q) = %s, want %s", in, got, want)
+		if got := tfhcl.Quote(in); got != want {
+			t.Errorf("tfhcl.Quote(%q) = %s, want %s", in, got, want)
 		}
 	}
 	for in, want := range map[string]string{

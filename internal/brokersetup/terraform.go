@@ -5,7 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/keylessci/keyless/internal/tfhcl"
 )
 
 // ProviderLabel is the Terraform name of the OIDC provider resource.
@@ -46,8 +47,8 @@ func (p *Plan) WriteTerraform(w io.Writer) error {
 #   terraform import %s %s
 
 resource "aws_iam_openid_connect_provider" %s {
-`, providerRef, p.ProviderARN, hclString(ProviderLabel))
-	attrs := [][2]string{{"url", hclString(p.Issuer.URL)}, {"client_id_list", hclList([]string{Audience})}}
+`, providerRef, p.ProviderARN, tfhcl.Quote(ProviderLabel))
+	attrs := [][2]string{{"url", tfhcl.Quote(p.Issuer.URL)}, {"client_id_list", hclList([]string{Audience})}}
 	if tps := p.thumbprintValues(); len(tps) > 0 {
 		attrs = append(attrs, [2]string{"thumbprint_list", hclList(tps)})
 	}
@@ -75,15 +76,15 @@ resource "aws_iam_role" %s {
     }]
   })
 }
-`, hclString(role), alignedAttrs("  ", [][2]string{
-		{"name", hclString(p.Upstream.Name)},
-		{"path", hclString(p.Upstream.Path)},
-		{"description", hclString(p.description())},
+`, tfhcl.Quote(role), alignedAttrs("  ", [][2]string{
+		{"name", tfhcl.Quote(p.Upstream.Name)},
+		{"path", tfhcl.Quote(p.Upstream.Path)},
+		{"description", tfhcl.Quote(p.description())},
 		{"max_session_duration", itoa(p.MaxSessionDuration)},
 	}),
 		providerRef, hclList(trustActions),
-		hclString(p.audKey()), hclString(Audience),
-		hclString(p.subKey()), hclString(p.Subject))
+		tfhcl.Quote(p.audKey()), tfhcl.Quote(Audience),
+		tfhcl.Quote(p.subKey()), tfhcl.Quote(p.Subject))
 	// The two condition keys differ in their last letters only: equal
 	// lengths, so terraform fmt aligns nothing more.
 	if !p.Tagged {
@@ -101,7 +102,7 @@ output "keyless_oidc_provider_arn" {
 output %s {
   value = aws_iam_role.%s.arn
 }
-`, providerRef, hclString(role+"_role_arn"), role)
+`, providerRef, tfhcl.Quote(role+"_role_arn"), role)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -128,41 +129,9 @@ func alignedAttrs(indent string, attrs [][2]string) string {
 func hclList(ss []string) string {
 	quoted := make([]string, len(ss))
 	for i, s := range ss {
-		quoted[i] = hclString(s)
+		quoted[i] = tfhcl.Quote(s)
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
-}
-
-// hclString quotes s as an HCL string literal: escapes, and no template
-// sequences (${ and %{ are doubled).
-func hclString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case (r == '$' || r == '%') && strings.HasPrefix(s[i+size:], "{"):
-			b.WriteRune(r)
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f || r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // itoa is strconv.Itoa for int32.

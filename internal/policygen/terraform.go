@@ -6,9 +6,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/keylessci/keyless/internal/policy"
+
+	"github.com/keylessci/keyless/internal/tfhcl"
 )
 
 // WriteTerraform writes every policy of ps as a Terraform
@@ -77,13 +78,13 @@ func TerraformPolicyDocument(name string, doc []byte) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString(`data "aws_iam_policy_document" ` + hclString(name) + " {\n")
+	b.WriteString(`data "aws_iam_policy_document" ` + tfhcl.Quote(name) + " {\n")
 	var top []hclAttr
 	if p.Version != "" {
-		top = append(top, hclAttr{"version", hclString(p.Version)})
+		top = append(top, hclAttr{"version", tfhcl.Quote(p.Version)})
 	}
 	if p.ID != "" {
-		top = append(top, hclAttr{"policy_id", hclString(p.ID)})
+		top = append(top, hclAttr{"policy_id", tfhcl.Quote(p.ID)})
 	}
 	writeAttrs(&b, "  ", top)
 	for i := range p.Statements {
@@ -115,9 +116,9 @@ func writeStatementHCL(b *strings.Builder, st *policy.Statement) {
 	b.WriteString("  statement {\n")
 	var attrs []hclAttr
 	if st.Sid != "" {
-		attrs = append(attrs, hclAttr{"sid", hclString(st.Sid)})
+		attrs = append(attrs, hclAttr{"sid", tfhcl.Quote(st.Sid)})
 	}
-	attrs = append(attrs, hclAttr{"effect", hclString(st.Effect.String())})
+	attrs = append(attrs, hclAttr{"effect", tfhcl.Quote(st.Effect.String())})
 	if len(st.NotAction) > 0 {
 		attrs = append(attrs, hclAttr{"not_actions", hclList(st.NotAction)})
 	} else {
@@ -133,8 +134,8 @@ func writeStatementHCL(b *strings.Builder, st *policy.Statement) {
 	for _, c := range st.Condition {
 		b.WriteString("\n    condition {\n")
 		writeAttrs(b, "      ", []hclAttr{
-			{"test", hclString(c.Operator)},
-			{"variable", hclString(c.Key)},
+			{"test", tfhcl.Quote(c.Operator)},
+			{"variable", tfhcl.Quote(c.Key)},
 			{"values", hclList(c.Values)},
 		})
 		b.WriteString("    }\n")
@@ -150,44 +151,9 @@ func hclList(vs []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(hclString(v))
+		b.WriteString(tfhcl.Quote(v))
 	}
 	b.WriteByte(']')
-	return b.String()
-}
-
-// hclString quotes s as an HCL string literal whose value is s: quotes,
-// backslashes and control characters escaped, and the template sequences
-// ${ and %{ doubled so that they stay literal text.
-func hclString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case (r == '$' || r == '%') && i+1 < len(s) && s[i+1] == '{':
-			b.WriteRune(r)
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f || r == utf8.RuneError && size == 1:
-			// Policies are valid UTF-8 (the parser checks); control
-			// characters are escaped as code points.
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	b.WriteByte('"')
 	return b.String()
 }
 

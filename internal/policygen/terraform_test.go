@@ -18,6 +18,8 @@ import (
 
 	"github.com/keylessci/keyless/internal/policy"
 	"github.com/keylessci/keyless/internal/testenv"
+
+	"github.com/keylessci/keyless/internal/tfhcl"
 )
 
 // terraformCases are policies the renderer must carry over: conditions,
@@ -159,7 +161,7 @@ func FuzzHCLString(f *testing.F) {
 		if !utf8.ValidString(s) {
 			return
 		}
-		q := hclString(s)
+		q := tfhcl.Quote(s)
 		r := &hclReader{src: q}
 		got, err := r.str()
 		if err != nil || r.pos != len(q) {
