@@ -96,25 +96,25 @@ func WriteJSON(w io.Writer, r *Result) error {
 		}
 		keys[i] = k
 	}
+	var line []byte
 	for _, row := range r.Rows {
-		bw.WriteByte('{')
+		line = append(line[:0], '{')
 		for i := range r.Columns {
 			if i > 0 {
-				bw.WriteByte(',')
+				line = append(line, ',')
 			}
-			bw.Write(keys[i])
-			bw.WriteByte(':')
-			var v any
+			line = append(line, keys[i]...)
+			line = append(line, ':')
 			if i < len(row) {
-				v = row[i].JSON()
+				line = row[i].AppendJSON(line)
+			} else {
+				line = append(line, "null"...)
 			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Errorf("query: column %s: %w", r.Columns[i], err)
-			}
-			bw.Write(b)
 		}
-		bw.WriteString("}\n")
+		line = append(line, "}\n"...)
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
 	}
 	return bw.Flush()
 }

@@ -2,6 +2,8 @@ package query
 
 import (
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,4 +105,37 @@ func TestWriteChart(t *testing.T) {
 	if ok, _ := WriteChart(&b, q2, r2, 10); ok {
 		t.Error("WriteChart drew a query that is not `stats AGG by bin(P)`")
 	}
+}
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder of
+// --output json writes what encoding/json writes for Value.JSON().
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	vals := []Value{
+		{}, strVal(""), strVal("plain"), strVal(`q"b\s/`), strVal("ctl\x00\x01\x1f\n\r\t"),
+		strVal("<a href=x>&amp;</a>"), strVal("bad \xff\xfe utf8"), strVal("sep \u2028 \u2029 é 日本"),
+		numVal(0), numVal(-1), numVal(42), numVal(1 << 52), numVal(1 << 60), numVal(2.5), numVal(-0.001),
+		numVal(1e-7), numVal(1.5e-12), numVal(1e21), numVal(123456789.125), numVal(math.Inf(1)), numVal(math.NaN()),
+		boolVal(true), boolVal(false), timeVal(1_700_000_000_123_000_000), timeVal(0),
+	}
+	for _, v := range vals {
+		want, err := json.Marshal(v.JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON(%#v) = %s, encoding/json = %s", v.JSON(), got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "a", `"\`, "\x00", "\xff", "\u2028", "<>&", "日本"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := strVal(s).AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("AppendJSON(%q) = %s, encoding/json = %s", s, got, want)
+		}
+	})
 }
