@@ -76,6 +76,12 @@ type ScanError struct {
 }
 
 func (e *ScanError) Error() string {
+	var pe *fs.PathError
+	if e.Offset == 0 && errors.As(e.Err, &pe) {
+		// Not opened or not listed: no byte to point at, and the
+		// PathError names the file already.
+		return fmt.Sprintf("audit: %v", e.Err)
+	}
 	return fmt.Sprintf("audit: %s: byte %d: %v", e.File, e.Offset, e.Err)
 }
 func (e *ScanError) Unwrap() error { return e.Err }
@@ -346,9 +352,12 @@ func (s *scanner) listSources(paths []string) []*scanSource {
 			add(&scanSource{name: p, trail: dir})
 			continue
 		}
-		files, bad := s.walk(p)
+		files, trails, bad := s.walk(p)
 		for _, f := range files {
 			add(&scanSource{name: f})
+		}
+		for _, t := range trails {
+			add(t)
 		}
 		for _, b := range bad {
 			add(b)
@@ -385,11 +394,12 @@ func scanFileName(name string) bool {
 }
 
 // walk lists the log files under root in delivery-name order (base name,
-// then path), pruning by time. Folders it cannot read are returned as bad
-// inputs, after the files.
-func (s *scanner) walk(root string) ([]string, []*scanSource) {
+// then path), pruning by time. A keyless trail or data dir met below root
+// (a folder of data dirs, a backup) is returned as one trail source, read
+// as such: its journal and seal state are not log files. Folders it cannot
+// read are returned as bad inputs.
+func (s *scanner) walk(root string) (files []string, trails, bad []*scanSource) {
 	var out []string
-	var bad []*scanSource
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			bad = append(bad, &scanSource{name: p, err: fmt.Errorf("list files: %w", err)})
@@ -398,6 +408,12 @@ func (s *scanner) walk(root string) ([]string, []*scanSource) {
 		if d.IsDir() {
 			if d.Name() == "CloudTrail-Digest" {
 				return fs.SkipDir
+			}
+			if p != root {
+				if dir, ok := keylessTrailDir(p); ok {
+					trails = append(trails, &scanSource{name: p, trail: dir})
+					return fs.SkipDir
+				}
 			}
 			if p != root && s.pruneDay(p) {
 				s.skipped += countScanFiles(p)
@@ -421,7 +437,7 @@ func (s *scanner) walk(root string) ([]string, []*scanSource) {
 		}
 		return strings.Compare(a, b)
 	})
-	return out, bad
+	return out, trails, bad
 }
 
 func countScanFiles(dir string) int {
