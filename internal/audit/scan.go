@@ -232,6 +232,10 @@ type scanBlock struct {
 	fst   *fileState
 	base  int64 // stream offset of data[0]
 	index int64 // Index of the first record
+	// spans, when set, are the records of a blockElems block, validated
+	// by the reader as it cut them (offsets in data): the workers only
+	// slice them.
+	spans [][2]int32
 }
 
 // fileState is shared by the reader and the workers of one input.
@@ -589,6 +593,8 @@ type feeder struct {
 	pend, pendEnd int
 	count, index  int64
 	kind          blockKind
+	spans         [][2]int32 // of the pending blockElems records, from pend
+	v             validator
 }
 
 func (f *feeder) errAt(off int, err error) error {
@@ -610,6 +616,9 @@ func (f *feeder) flush(nb []byte) error {
 	}
 	b := &scanBlock{buf: f.buf, data: f.buf[f.pend:f.pendEnd], kind: f.kind, src: f.src, fst: f.fst,
 		base: f.base + int64(f.pend), index: f.index}
+	if f.kind == blockElems {
+		b.spans, f.spans = f.spans, nil
+	}
 	f.index += f.count
 	f.count, f.pend, f.pendEnd = 0, 0, 0
 	f.buf = nb
@@ -729,6 +738,33 @@ func (f *feeder) valueEnd() (int, error) {
 		if f.eof {
 			return 0, f.errAt(f.n, errJSONEnd)
 		}
+		if ok, err := f.more(); !ok && err != nil {
+			return 0, err
+		}
+	}
+}
+
+// validEnd validates the record at pos and returns its end: for a
+// Records array the reader both cuts and validates, in one walk over the
+// bytes (a structural cut here and a validation in the workers walked
+// them twice).
+func (f *feeder) validEnd() (int, error) {
+	if f.buf[f.pos] != '{' {
+		return 0, f.errAt(f.pos, errNotObject)
+	}
+	for {
+		e, err := f.v.value(f.buf[:f.n], f.pos)
+		if err == nil {
+			return e, nil
+		}
+		se, ok := errors.AsType[*jsonSyntaxError](err)
+		if !ok {
+			return 0, f.errAt(f.pos, err)
+		}
+		if !errors.Is(se.Err, errJSONEnd) || f.eof {
+			return 0, f.errAt(se.Pos, se.Err)
+		}
+		// Cut short by the end of what is read so far: read more.
 		if ok, err := f.more(); !ok && err != nil {
 			return 0, err
 		}
@@ -923,12 +959,19 @@ func (f *feeder) array(kind blockKind) error {
 		return nil
 	}
 	for {
-		e, err := f.valueEnd()
+		end := f.valueEnd
+		if kind == blockElems {
+			end = f.validEnd
+		}
+		e, err := end()
 		if err != nil {
 			return err
 		}
 		if f.count == 0 {
 			f.pend = f.pos
+		}
+		if kind == blockElems {
+			f.spans = append(f.spans, [2]int32{int32(f.pos - f.pend), int32(e - f.pend)})
 		}
 		f.pendEnd = e
 		f.count++
@@ -1022,8 +1065,8 @@ func (s *scanner) process(w int, b *scanBlock, v *validator, batch []RawRecord) 
 		}
 		s.badInput(b.src, b.fst, b.base+int64(i), err)
 	}
-	switch b.kind {
-	case blockNDJSON:
+	switch {
+	case b.kind == blockNDJSON:
 		for off := 0; off < len(d); {
 			line := d[off:]
 			next := len(d)
@@ -1056,6 +1099,12 @@ func (s *scanner) process(w int, b *scanBlock, v *validator, batch []RawRecord) 
 				idx++
 			}
 			off = next
+		}
+	case b.spans != nil:
+		// Records array elements, cut and validated by the reader.
+		for _, sp := range b.spans {
+			batch = append(batch, RawRecord{Data: d[sp[0]:sp[1]], File: b.src.file, Index: idx})
+			idx++
 		}
 	default:
 		for i := 0; ; {

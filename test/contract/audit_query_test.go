@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -100,6 +101,59 @@ func runQuery(t *testing.T, in io.Reader, args ...string) queryRun {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.maxRSSKB = int64(ru.Maxrss)
 	}
+	return r
+}
+
+// runQueryPeak is runQuery with the child's own peak RSS: VmHWM of
+// /proc/PID/status, read every 20 ms while it runs. The rusage of wait4
+// will not do: Go starts children with vfork (CLONE_VM), and Linux counts
+// the parent's high-water RSS at exec in the child's ru_maxrss, so a
+// large test binary would be blamed on keyless.
+func runQueryPeak(t *testing.T, in io.Reader, args ...string) queryRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"audit", "query"}, args...)...)
+	cmd.Stdin = in
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	var peakKB atomic.Int64
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile(status); err == nil {
+				for line := range strings.Lines(string(b)) {
+					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						var kb int64
+						if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb); err == nil && kb > peakKB.Load() {
+							peakKB.Store(kb)
+						}
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	<-polled
+	r := queryRun{stdout: out.String(), stderr: errb.String(), maxRSSKB: peakKB.Load()}
+	if cmd.ProcessState == nil {
+		t.Fatalf("keyless audit query %q: %v", args, err)
+	}
+	r.code = cmd.ProcessState.ExitCode()
 	return r
 }
 
@@ -355,7 +409,7 @@ func TestAuditQueryMemoryFlat(t *testing.T) {
 		done <- result{want, err}
 	}()
 	began := time.Now()
-	r := runQuery(t, pr, "--output", "json", "stats count(*) as n by eventSource", "-")
+	r := runQueryPeak(t, pr, "--output", "json", "stats count(*) as n by eventSource", "-")
 	elapsed := time.Since(began)
 	pr.Close() // a generator still writing (the child died early) gets EPIPE
 	gen := <-done

@@ -195,13 +195,24 @@ func TestSimulateStopsWhenClientLeaves(t *testing.T) {
 	}
 	// The server notices within one statement; wait for the last call's
 	// log line before reading its CPU time.
+	// On a loaded machine a client may leave before its request reaches
+	// the handler at all: that call costs nothing and is not logged. So:
+	// every call that did reach the handler stopped (none completed), and
+	// most of them did reach it.
 	var cancelled []map[string]any
-	deadline := time.Now().Add(10 * time.Second)
+	completed := 0
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		cancelled = nil
 		for _, l := range f.srv.logLines("api call failed") {
 			if l["action"] == "SimulateCustomPolicy" && l["error_code"] == "ServiceUnavailable" {
 				cancelled = append(cancelled, l)
+			}
+		}
+		completed = 0
+		for _, l := range f.srv.logLines("api call") {
+			if l["action"] == "SimulateCustomPolicy" && l["status"] == float64(http.StatusOK) {
+				completed++
 			}
 		}
 		if len(cancelled) == left || time.Now().After(deadline) {
@@ -210,8 +221,11 @@ func TestSimulateStopsWhenClientLeaves(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	perLeft := float64(cpuTicks(t, pid)-before) / left
-	t.Logf("complete simulation: %v wall, %.1f CPU ticks; cancelled: %.1f CPU ticks each", fullTime, perFull, perLeft)
-	if len(cancelled) != left {
+	t.Logf("complete simulation: %v wall, %.1f CPU ticks; cancelled: %.1f CPU ticks each; %d of %d logged as stopped", fullTime, perFull, perLeft, len(cancelled), left)
+	if completed != full {
+		t.Fatalf("%d simulations completed, want only the %d complete ones: a client that left got its simulation run to the end", completed, full)
+	}
+	if len(cancelled) < left/2 {
 		t.Fatalf("%d of %d cancelled simulations were logged as stopped (ServiceUnavailable)", len(cancelled), left)
 	}
 	if perFull < 5 {
