@@ -465,6 +465,11 @@ var jsonPlain = func() (t [256]bool) {
 // HTML escaping: quotes, backslashes and control characters escaped (\b,
 // \f, \n, \r, \t by name), invalid UTF-8 replaced by U+FFFD, and U+2028 and
 // U+2029 escaped (JavaScript treats them as line ends).
+// AppendJSONString appends s as a JSON string the way the trail writes
+// strings (appendString); other packages that write JSON by hand use it
+// rather than a copy.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

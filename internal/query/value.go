@@ -1,6 +1,7 @@
 package query
 
 import (
+	"github.com/keylessci/keyless/internal/audit"
 	"math"
 	"strconv"
 	"strings"
@@ -92,18 +93,19 @@ func (v Value) JSON() any {
 }
 
 // AppendJSON appends v as JSON (the encoding of v.JSON() by
-// encoding/json, without its reflection: --output json writes every cell
+// encoding/json with HTML escaping off, as the trail itself writes strings;
+// without its reflection: --output json writes every cell
 // of every row through it).
 func (v Value) AppendJSON(dst []byte) []byte {
 	switch v.k {
 	case kString:
-		return appendJSONString(dst, v.s)
+		return audit.AppendJSONString(dst, v.s)
 	case kNumber:
 		switch {
 		case v.n == math.Trunc(v.n) && math.Abs(v.n) < 1<<53:
 			return strconv.AppendInt(dst, int64(v.n), 10)
 		case math.IsInf(v.n, 0) || math.IsNaN(v.n):
-			return appendJSONString(dst, formatNum(v.n))
+			return audit.AppendJSONString(dst, formatNum(v.n))
 		}
 		// encoding/json's float64 format: shortest, 'e' for very large or
 		// small magnitudes, with a cleaned-up exponent.
@@ -130,62 +132,6 @@ func (v Value) AppendJSON(dst []byte) []byte {
 		return append(dst, '"')
 	}
 	return append(dst, "null"...)
-}
-
-// appendJSONString appends s as a JSON string as encoding/json writes it:
-// ", \ and control bytes escaped, <, >, & and U+2028/U+2029 as \u
-// escapes, invalid UTF-8 as \ufffd.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 func formatNum(f float64) string {
