@@ -88,6 +88,27 @@ func stringEnd(b []byte, i int) int {
 	}
 }
 
+// ValueEnd returns the index after the JSON value starting at b[i], found
+// by its structure alone (strings and brackets, nothing validated), or -1
+// when b ends first. It is for walking records Scan has validated: query's
+// field extractor and policygen's record reader skip what they do not
+// need with it, rather than with copies of their own.
+func ValueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	if e := structEnd(b, i); e > i {
+		return e
+	}
+	// No value at b[i] (a ',' or ':' of malformed input): -1, so that a
+	// caller's loop always moves on.
+	return -1
+}
+
+// StringEnd returns the index after the closing quote of the JSON string
+// whose opening quote is at b[i], or -1 when b ends first.
+func StringEnd(b []byte, i int) int { return stringEnd(b, i+1) }
+
 // structEnd returns the end of the JSON value starting at b[i] by its
 // structure alone (strings and brackets; nothing validated), or -1 if b ends
 // before it does. Scan's readers use it to cut a stream at record

@@ -2,16 +2,16 @@ package policygen
 
 import (
 	"bytes"
-	"encoding/binary"
-	"math/bits"
 
 	"github.com/buger/jsonparser"
+
+	"github.com/keylessci/keyless/internal/audit"
 )
 
 // The hot path walks records audit.Scan has already validated (each is a
 // syntactically valid JSON object), so it only needs to find the ends of
-// values: strings by IndexByte, containers by counting brackets outside
-// strings. On input that is not valid JSON these functions return wrong
+// values: audit's structural cut (strings eight bytes a round,
+// containers by counting brackets outside strings). On input that is not valid JSON these functions return wrong
 // spans but never read out of bounds.
 
 // rjSpace reports JSON white space.
@@ -24,76 +24,18 @@ func rjSkip(b []byte, i int) int {
 	return i
 }
 
-// rjStringEnd returns the index after the closing quote of the string whose
-// opening quote is at b[i].
+// rjStringEnd and rjValueEnd are audit's structural cut (audit.StringEnd,
+// audit.ValueEnd), with the end of b instead of -1 when b ends first.
 func rjStringEnd(b []byte, i int) int {
-	i++
-	for {
-		// Eight bytes at a time to the next quote or backslash: most
-		// strings of an event are short, where IndexByte's call costs
-		// more than the scan.
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			q := x ^ (rjLSB * '"')
-			s := x ^ (rjLSB * '\\')
-			if t := ((q-rjLSB)&^q | (s-rjLSB)&^s) & rjMSB; t != 0 {
-				i += bits.TrailingZeros64(t) >> 3
-				break
-			}
-			i += 8
-		}
-		for i < len(b) && b[i] != '"' && b[i] != '\\' {
-			i++
-		}
-		if i >= len(b) {
-			return len(b)
-		}
-		if b[i] == '"' {
-			return i + 1
-		}
-		i += 2 // a backslash and the byte it escapes
+	if e := audit.StringEnd(b, i); e >= 0 {
+		return e
 	}
+	return len(b)
 }
 
-const (
-	rjLSB = 0x0101010101010101
-	rjMSB = 0x8080808080808080
-)
-
-// rjValueEnd returns the index after the value starting at b[i].
 func rjValueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return len(b)
-	}
-	switch b[i] {
-	case '"':
-		return rjStringEnd(b, i)
-	case '{', '[':
-		// Strings by IndexByte (most of the bytes), the rest by a loop.
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = rjStringEnd(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(b)
-	}
-	for i < len(b) {
-		switch c := b[i]; {
-		case c == ',' || c == '}' || c == ']' || rjSpace(c):
-			return i
-		}
-		i++
+	if e := audit.ValueEnd(b, i); e >= 0 {
+		return e
 	}
 	return len(b)
 }

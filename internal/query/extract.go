@@ -5,6 +5,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/keylessci/keyless/internal/audit"
 )
 
 // pathNode is a node of the trie of the JSON paths a query reads.
@@ -130,51 +132,6 @@ func indexQuoteOrBackslash(d []byte) int {
 	return -1
 }
 
-// skipValue returns the index just past the value starting at i, -1 on
-// malformed input.
-func skipValue(d []byte, i int) int {
-	if i >= len(d) {
-		return -1
-	}
-	switch d[i] {
-	case '"':
-		e, _ := stringEnd(d, i)
-		return e
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(d); j++ {
-			switch d[j] {
-			case '"':
-				e, _ := stringEnd(d, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(d) {
-		c := d[j]
-		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\t' || c == '\r' {
-			break
-		}
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
-}
-
 func (st *extractState) done() bool {
 	return st.found == st.x.total && st.x.total <= 64 && st.hold == 0
 }
@@ -192,7 +149,7 @@ func (st *extractState) value(d []byte, i int, n *pathNode) int {
 	case len(n.kids) > 0 && i < len(d) && d[i] == '[':
 		end = st.array(d, i, n)
 	default:
-		end = skipValue(d, i)
+		end = audit.ValueEnd(d, i)
 	}
 	if hold {
 		st.hold--
@@ -272,7 +229,7 @@ func (st *extractState) object(d []byte, i int, n *pathNode) int {
 			}
 		}
 		if kid == nil {
-			i = skipValue(d, i)
+			i = audit.ValueEnd(d, i)
 		} else {
 			i = st.value(d, i, kid)
 			if st.done() {
@@ -309,7 +266,7 @@ func (st *extractState) array(d []byte, i int, n *pathNode) int {
 			}
 		}
 		if kid == nil {
-			i = skipValue(d, i)
+			i = audit.ValueEnd(d, i)
 		} else {
 			i = st.value(d, i, kid)
 			if st.done() {

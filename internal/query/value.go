@@ -1,12 +1,13 @@
 package query
 
 import (
-	"github.com/keylessci/keyless/internal/audit"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keylessci/keyless/internal/audit"
 )
 
 type kind uint8
